@@ -1,0 +1,89 @@
+"""The exceptions planner raises.
+
+Every error derives from :class:`PlannerError` and its message says what went wrong *and*
+what the user can do about it. The web layer maps these classes to HTTP status codes in one
+table (``planner.api``); the CLI prints the message and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning", "repaired"]
+
+
+class PlannerError(Exception):
+    """Root of every error planner raises on purpose."""
+
+
+class InputError(PlannerError):
+    """An input file or argument cannot be used as given."""
+
+
+class CRSMissingError(InputError):
+    """The coordinate reference system of an input is unknown."""
+
+
+class UnsupportedFormatError(InputError):
+    """The file is not a geodata format planner reads."""
+
+
+class LayerChoiceError(InputError):
+    """A file holds several layers and the user must choose one."""
+
+
+class DuplicateImportError(PlannerError):
+    """The same file (same sha256) was already imported into the store."""
+
+
+class StoreError(PlannerError):
+    """The store cannot be opened, created or written."""
+
+
+class StoreNotFoundError(StoreError):
+    """The store does not exist yet."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in one feature (or in the file as a whole).
+
+    Parameters
+    ----------
+    feature : str
+        Which feature: ``"row 12 (id H-0012)"``, or ``"file"`` for the whole file.
+    message : str
+        What is wrong and how to fix it.
+    severity : {"error", "warning", "repaired"}
+        ``error`` blocks the import; ``repaired`` means planner fixed it and says how;
+        ``warning`` is worth a look but changes nothing.
+    """
+
+    feature: str
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        return f"{self.feature}: {self.message}"
+
+
+class ValidationError(InputError):
+    """A file has features that cannot be imported. Carries *every* problem found.
+
+    Examples
+    --------
+    >>> err = ValidationError("survey.zip", [Problem("row 3", "empty geometry")])
+    >>> print(err)
+    survey.zip: 1 problem, nothing was imported:
+      - row 3: empty geometry
+    """
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        errors = [p for p in self.problems if p.severity == "error"]
+        n = len(errors)
+        lines = [f"{source}: {n} problem{'s' if n != 1 else ''}, nothing was imported:"]
+        lines += [f"  - {p}" for p in errors]
+        super().__init__("\n".join(lines))

@@ -1,0 +1,471 @@
+"""Where a programme's layers live: one interface, a GeoPackage back end by default.
+
+A store holds the programme settings and three layers: ``hazards``, ``releases`` and
+``imports``. :class:`GeoPackageStore` is one ``.gpkg`` file that opens in QGIS as ordinary
+layers (with a spatial index). It is written through SQLite directly so that one import, the
+features *and* its ``imports`` record, is a single transaction: all features land or none, and
+concurrent writers are serialised by SQLite's lock. A second import of the same file (same
+sha256) is refused by a UNIQUE constraint inside that transaction, so even racing uploads of
+one file land exactly once.
+
+Callers use :func:`open_store` / :func:`create_store` and the :class:`Store` protocol only, so
+a server back end (PostGIS) can be added without touching them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import sqlite3
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from planner.errors import DuplicateImportError, StoreError, StoreNotFoundError
+from planner.layers import COLUMNS, ID_COLUMN, Column, LayerName
+from planner.programme import Programme
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+
+@dataclass(frozen=True)
+class ImportRecord:
+    """What the store remembers of one ingested file."""
+
+    layer: str
+    file_name: str
+    sha256: str
+    crs_read: str | None
+    crs_given: str | None
+    rows: int
+    warnings: list[str]
+    imported_at: dt.datetime
+
+
+class Store(Protocol):
+    """What every store back end offers. Core code depends on this and nothing else."""
+
+    location: str
+
+    def programme(self) -> Programme:
+        """The programme settings."""
+        ...
+
+    def set_settings(self, settings: dict[str, Any]) -> None:
+        """Replace the programme's free-form settings (extensions, overrides)."""
+        ...
+
+    def read(self, layer: LayerName) -> gpd.GeoDataFrame:
+        """All features of ``hazards`` or ``releases``, in the store CRS."""
+        ...
+
+    def imports(self) -> pd.DataFrame:
+        """One row per imported file."""
+        ...
+
+    def find_import(self, sha256: str) -> dict[str, Any] | None:
+        """The import record of a file already imported, else None."""
+        ...
+
+    def ids(self, layer: LayerName) -> set[str]:
+        """Ids already used in a layer."""
+        ...
+
+    def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord) -> int:
+        """Add the features of one file and its import record, all or nothing.
+
+        Returns the new ``import_id``.
+        """
+        ...
+
+
+# --------------------------------------------------------------------------- GeoPackage
+
+_GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
+_GPKG_USER_VERSION = 10200
+
+_SQL_TYPES = {"text": "TEXT", "date": "DATE", "bool": "BOOLEAN", "int": "INTEGER",
+              "float": "DOUBLE"}
+
+_IMPORT_COLUMNS = ("layer", "file_name", "sha256", "crs_read", "crs_given", "rows",
+                   "warnings", "imported_at")
+
+_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+
+
+def _gpkg_blob(geom: shapely.Geometry, wkb: bytes, srs_id: int) -> bytes:
+    """GeoPackage binary: 'GP', version 0, flags (little endian, xy envelope), srs, envelope."""
+    minx, miny, maxx, maxy = geom.bounds
+    return b"GP\x00\x03" + struct.pack("<i4d", srs_id, minx, maxx, miny, maxy) + wkb
+
+
+def _wkb_from_blob(blob: bytes) -> bytes:
+    flags = blob[3]
+    return blob[8 + _ENVELOPE_BYTES.get((flags >> 1) & 0x07, 0):]
+
+
+def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
+    if blob is None or len(blob) < 8 or blob[3] & 0x10:
+        return None
+    flags = blob[3]
+    env = (flags >> 1) & 0x07
+    if env >= 1:
+        order = "<" if flags & 1 else ">"
+        minx, maxx, miny, maxy = struct.unpack(order + "4d", blob[8:40])
+        return minx, maxx, miny, maxy
+    geom = shapely.from_wkb(_wkb_from_blob(blob))
+    if geom.is_empty:
+        return None
+    a, b, c, d = geom.bounds
+    return a, c, b, d
+
+
+def _register_st_functions(con: sqlite3.Connection) -> None:
+    """The SQL functions GeoPackage's R-tree triggers call (GDAL and QGIS bring their own)."""
+
+    def pick(i: int) -> Any:
+        def f(blob: bytes | None) -> float | None:
+            env = _envelope(blob)
+            return None if env is None else env[i]
+        return f
+
+    con.create_function("ST_IsEmpty", 1, lambda b: 1 if _envelope(b) is None else 0,
+                        deterministic=True)
+    for i, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
+        con.create_function(name, 1, pick(i), deterministic=True)
+
+
+def _rtree_sql(t: str, c: str = "geom", i: str = "fid") -> list[str]:
+    r = f"rtree_{t}_{c}"
+    vals = f"(NEW.{i}, ST_MinX(NEW.{c}), ST_MaxX(NEW.{c}), ST_MinY(NEW.{c}), ST_MaxY(NEW.{c}))"
+    return [
+        f"CREATE VIRTUAL TABLE {r} USING rtree(id, minx, maxx, miny, maxy)",
+        f"CREATE TRIGGER {r}_insert AFTER INSERT ON {t} WHEN (new.{c} NOT NULL AND NOT "
+        f"ST_IsEmpty(NEW.{c})) BEGIN INSERT OR REPLACE INTO {r} VALUES {vals}; END",
+        f"CREATE TRIGGER {r}_update1 AFTER UPDATE OF {c} ON {t} WHEN OLD.{i} = NEW.{i} AND "
+        f"(NEW.{c} NOTNULL AND NOT ST_IsEmpty(NEW.{c})) BEGIN INSERT OR REPLACE INTO {r} "
+        f"VALUES {vals}; END",
+        f"CREATE TRIGGER {r}_update2 AFTER UPDATE OF {c} ON {t} WHEN OLD.{i} = NEW.{i} AND "
+        f"(NEW.{c} ISNULL OR ST_IsEmpty(NEW.{c})) BEGIN DELETE FROM {r} WHERE id = OLD.{i}; END",
+        f"CREATE TRIGGER {r}_update3 AFTER UPDATE ON {t} WHEN OLD.{i} != NEW.{i} AND "
+        f"(NEW.{c} NOTNULL AND NOT ST_IsEmpty(NEW.{c})) BEGIN DELETE FROM {r} WHERE id = "
+        f"OLD.{i}; INSERT OR REPLACE INTO {r} VALUES {vals}; END",
+        f"CREATE TRIGGER {r}_update4 AFTER UPDATE ON {t} WHEN OLD.{i} != NEW.{i} AND "
+        f"(NEW.{c} ISNULL OR ST_IsEmpty(NEW.{c})) BEGIN DELETE FROM {r} WHERE id IN "
+        f"(OLD.{i}, NEW.{i}); END",
+        f"CREATE TRIGGER {r}_delete AFTER DELETE ON {t} WHEN old.{c} NOT NULL BEGIN "
+        f"DELETE FROM {r} WHERE id = OLD.{i}; END",
+        "INSERT INTO gpkg_extensions VALUES "
+        f"('{t}', '{c}', 'gpkg_rtree_index', "
+        "'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')",
+    ]
+
+
+def _srs_row(crs: pyproj.CRS) -> tuple[str, int, str, int, str, str]:
+    auth = crs.to_authority()
+    if auth is not None and auth[0] == "EPSG":
+        org, code = "EPSG", int(auth[1])
+        srs_id = code
+    else:
+        org, code, srs_id = "NONE", 100000, 100000
+    wkt = crs.to_wkt(version="WKT1_GDAL") or crs.to_wkt()
+    return (crs.name, srs_id, org, code, wkt, "")
+
+
+def _schema_sql(crs: pyproj.CRS) -> tuple[list[str], list[tuple[str, tuple[Any, ...]]], int]:
+    srs = _srs_row(crs)
+    srs_id = srs[1]
+    ddl = [
+        "CREATE TABLE gpkg_spatial_ref_sys (srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY,"
+        " organization TEXT NOT NULL, organization_coordsys_id INTEGER NOT NULL,"
+        " definition TEXT NOT NULL, description TEXT)",
+        "CREATE TABLE gpkg_contents (table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT"
+        " NULL, identifier TEXT UNIQUE, description TEXT DEFAULT '', last_change DATETIME NOT"
+        " NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')), min_x DOUBLE, min_y DOUBLE,"
+        " max_x DOUBLE, max_y DOUBLE, srs_id INTEGER, CONSTRAINT fk_gc_r_srs_id FOREIGN KEY"
+        " (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id))",
+        "CREATE TABLE gpkg_geometry_columns (table_name TEXT NOT NULL, column_name TEXT NOT"
+        " NULL, geometry_type_name TEXT NOT NULL, srs_id INTEGER NOT NULL, z TINYINT NOT NULL,"
+        " m TINYINT NOT NULL, CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),"
+        " CONSTRAINT uk_gc_table_name UNIQUE (table_name), CONSTRAINT fk_gc_tn FOREIGN KEY"
+        " (table_name) REFERENCES gpkg_contents(table_name), CONSTRAINT fk_gc_srs FOREIGN KEY"
+        " (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id))",
+        "CREATE TABLE gpkg_extensions (table_name TEXT, column_name TEXT, extension_name TEXT"
+        " NOT NULL, definition TEXT NOT NULL, scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE"
+        " (table_name, column_name, extension_name))",
+    ]
+    wgs84 = pyproj.CRS.from_epsg(4326)
+    rows: list[tuple[str, tuple[Any, ...]]] = [
+        ("INSERT INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)",
+         ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian")),
+        ("INSERT INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)",
+         ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic")),
+        ("INSERT INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", _srs_row(wgs84)),
+    ]
+    if srs_id != 4326:
+        rows.append(("INSERT INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", srs))
+    for layer, columns in COLUMNS.items():
+        id_col = ID_COLUMN[layer]
+        cols = ", ".join(
+            f"{c.name} {_SQL_TYPES[c.kind]}{' NOT NULL' if c.required else ''}"
+            f"{' UNIQUE' if c.name == id_col else ''}"
+            for c in columns
+        )
+        ddl.append(f"CREATE TABLE {layer} (fid INTEGER PRIMARY KEY AUTOINCREMENT, "
+                   f"geom MULTIPOLYGON NOT NULL, {cols})")
+        ddl.append(f"CREATE INDEX {layer}_date ON {layer} "
+                   f"({'recorded_on' if layer == 'hazards' else 'released_on'})")
+        rows.append(("INSERT INTO gpkg_contents (table_name, data_type, identifier, srs_id) "
+                     "VALUES (?, 'features', ?, ?)", (layer, layer, srs_id)))
+        rows.append(("INSERT INTO gpkg_geometry_columns VALUES (?, 'geom', 'MULTIPOLYGON', ?,"
+                     " 0, 0)", (layer, srs_id)))
+        ddl.extend(_rtree_sql(layer))
+    ddl.append(
+        "CREATE TABLE imports (fid INTEGER PRIMARY KEY AUTOINCREMENT, layer TEXT NOT NULL,"
+        " file_name TEXT NOT NULL, sha256 TEXT NOT NULL UNIQUE, crs_read TEXT,"
+        " crs_given TEXT, rows INTEGER NOT NULL, warnings TEXT, imported_at DATETIME NOT NULL)"
+    )
+    ddl.append("CREATE TABLE programme (fid INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT"
+               " NULL UNIQUE, value TEXT NOT NULL)")
+    for table in ("imports", "programme"):
+        rows.append(("INSERT INTO gpkg_contents (table_name, data_type, identifier) "
+                     "VALUES (?, 'attributes', ?)", (table, table)))
+    return ddl, rows, srs_id
+
+
+class GeoPackageStore:
+    """A programme kept in one GeoPackage file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.gpkg`` file; it must exist (see :func:`create_store`).
+
+    Examples
+    --------
+    >>> import tempfile, datetime as dt
+    >>> path = Path(tempfile.mkdtemp()) / "demo.gpkg"
+    >>> store = create_store(path, Programme("Demo", dt.date(2011, 8, 1), "EPSG:32648"))
+    >>> store.programme().eif, len(store.read("hazards"))
+    (datetime.date(2011, 8, 1), 0)
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.location = str(self.path)
+        if not self.path.exists():
+            raise StoreNotFoundError(
+                f"{self.path}: no such store. Create it first with "
+                f"`planner init {self.path} --name NAME --eif YYYY-MM-DD`."
+            )
+        with self._connect() as con:
+            try:
+                row = con.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE "
+                                  "table_name = 'hazards'").fetchone()
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path}: not a planner GeoPackage ({exc}).") from exc
+            if row is None:
+                raise StoreError(f"{self.path}: a GeoPackage, but without planner's layers. "
+                                 "Create a store with `planner init`.")
+            self._srs_id = int(row[0])
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=120, isolation_level=None)
+        try:
+            _register_st_functions(con)
+            yield con
+        finally:
+            con.close()
+
+    # -- programme ---------------------------------------------------------------------
+    def _settings(self) -> dict[str, Any]:
+        with self._connect() as con:
+            return {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM programme")}
+
+    def programme(self) -> Programme:
+        s = self._settings()
+        return Programme(name=s["name"], eif=dt.date.fromisoformat(s["eif"]), crs=s["crs"],
+                         settings=s.get("settings", {}))
+
+    def set_settings(self, settings: dict[str, Any]) -> None:
+        with self._connect() as con:
+            con.execute("INSERT INTO programme (key, value) VALUES ('settings', ?) ON CONFLICT"
+                        "(key) DO UPDATE SET value = excluded.value", (json.dumps(settings),))
+
+    # -- reading -------------------------------------------------------------------------
+    def read(self, layer: LayerName) -> gpd.GeoDataFrame:
+        columns = COLUMNS[layer]
+        names = [c.name for c in columns]
+        with self._connect() as con:
+            rows = con.execute(f"SELECT geom, {', '.join(names)} FROM {layer} ORDER BY fid"
+                               ).fetchall()
+        crs = self.programme().crs
+        geoms = shapely.from_wkb([_wkb_from_blob(r[0]) for r in rows]) if rows else []
+        data = {c.name: _column_values(c, [r[i + 1] for r in rows]) for i, c in
+                enumerate(columns)}
+        return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
+
+    def imports(self) -> pd.DataFrame:
+        with self._connect() as con:
+            df = pd.read_sql_query("SELECT fid AS import_id, * FROM imports ORDER BY fid", con)
+        return df.drop(columns=["fid"])
+
+    def find_import(self, sha256: str) -> dict[str, Any] | None:
+        with self._connect() as con:
+            con.row_factory = sqlite3.Row
+            row = con.execute("SELECT fid AS import_id, * FROM imports WHERE sha256 = ?",
+                              (sha256,)).fetchone()
+        return None if row is None else dict(row)
+
+    def ids(self, layer: LayerName) -> set[str]:
+        with self._connect() as con:
+            return {r[0] for r in con.execute(f"SELECT {ID_COLUMN[layer]} FROM {layer}")}
+
+    # -- writing -------------------------------------------------------------------------
+    def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord) -> int:
+        columns = COLUMNS[layer]
+        crs = self.programme().pyproj_crs
+        if features.crs is None or not pyproj.CRS(features.crs).equals(crs):
+            raise StoreError(f"features must be in the store CRS {crs.to_string()} to be added")
+        geoms = np.asarray(shapely.force_2d(features.geometry.values))
+        wkbs = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
+        blobs = [_gpkg_blob(g, w, self._srs_id) for g, w in zip(geoms, wkbs, strict=True)]
+        with self._connect() as con:
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                cur = con.execute(
+                    f"INSERT INTO imports ({', '.join(_IMPORT_COLUMNS)}) VALUES "
+                    f"({', '.join('?' * len(_IMPORT_COLUMNS))})",
+                    (record.layer, record.file_name, record.sha256, record.crs_read,
+                     record.crs_given, record.rows, json.dumps(record.warnings),
+                     record.imported_at.isoformat(timespec="seconds")))
+                import_id = int(cur.lastrowid or 0)
+                names = [c.name for c in columns]
+                values = []
+                for i, blob in enumerate(blobs):
+                    row: list[Any] = [blob]
+                    for c in columns:
+                        v = import_id if c.name == "import_id" else features[c.name].iloc[i]
+                        row.append(_sql_value(c, v))
+                    values.append(row)
+                con.executemany(
+                    f"INSERT INTO {layer} (geom, {', '.join(names)}) VALUES "
+                    f"({', '.join('?' * (len(names) + 1))})", values)
+                if len(geoms):
+                    self._extend_contents_bounds(con, layer, shapely.total_bounds(geoms))
+                con.execute("COMMIT")
+            except sqlite3.IntegrityError as exc:
+                con.execute("ROLLBACK")
+                if "imports.sha256" in str(exc):
+                    raise DuplicateImportError(
+                        f"{record.file_name}: this file (sha256 {record.sha256[:12]}…) was "
+                        "already imported into this store; nothing was added.") from exc
+                raise StoreError(f"{record.file_name}: the store refused the import ({exc}); "
+                                 "nothing was added.") from exc
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+        log.info("import %s: %d %s from %s", import_id, len(features), layer, record.file_name)
+        return import_id
+
+    @staticmethod
+    def _extend_contents_bounds(con: sqlite3.Connection, layer: str, b: np.ndarray) -> None:
+        con.execute(
+            "UPDATE gpkg_contents SET min_x = min(coalesce(min_x, :a), :a), min_y = "
+            "min(coalesce(min_y, :b), :b), max_x = max(coalesce(max_x, :c), :c), max_y = "
+            "max(coalesce(max_y, :d), :d), last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
+            "WHERE table_name = :t",
+            {"a": float(b[0]), "b": float(b[1]), "c": float(b[2]), "d": float(b[3]), "t": layer})
+
+
+def _sql_value(column: Column, v: Any) -> Any:
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return None
+    if column.kind == "date":
+        return pd.Timestamp(v).date().isoformat()
+    if column.kind == "bool":
+        return int(bool(v))
+    if column.kind == "int":
+        return int(v)
+    if column.kind == "float":
+        return float(v)
+    return str(v)
+
+
+def _column_values(column: Column, values: list[Any]) -> Any:
+    if column.kind == "date":
+        return pd.to_datetime(pd.Series(values, dtype="object"), format="ISO8601")
+    if column.kind == "bool":
+        return pd.Series(values, dtype="object").astype(bool)
+    if column.kind == "int":
+        return pd.array(values, dtype="Int64")
+    if column.kind == "float":
+        return pd.array(values, dtype="Float64")
+    return pd.Series(values, dtype="object")
+
+
+def create_store(location: str | Path, programme: Programme) -> Store:
+    """Create a new, empty store for a programme.
+
+    Parameters
+    ----------
+    location : str or Path
+        Path of a ``.gpkg`` file that does not exist yet.
+    programme : Programme
+        The settings to keep in it.
+
+    Raises
+    ------
+    StoreError
+        If the file exists already.
+    """
+    path = Path(location)
+    if path.exists():
+        raise StoreError(f"{path}: already exists. Choose another name, or delete the file "
+                         "if you really mean to start again.")
+    if path.suffix.lower() != ".gpkg":
+        raise StoreError(f"{path}: a GeoPackage store must end in .gpkg")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ddl, rows, _ = _schema_sql(programme.pyproj_crs)
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        _register_st_functions(con)
+        con.execute(f"PRAGMA application_id = {_GPKG_APPLICATION_ID}")
+        con.execute(f"PRAGMA user_version = {_GPKG_USER_VERSION}")
+        con.execute("BEGIN")
+        for stmt in ddl:
+            con.execute(stmt)
+        for stmt, params in rows:
+            con.execute(stmt, params)
+        settings = {"name": programme.name, "eif": programme.eif.isoformat(),
+                    "crs": programme.pyproj_crs.to_string(), "settings": programme.settings}
+        con.executemany("INSERT INTO programme (key, value) VALUES (?, ?)",
+                        [(k, json.dumps(v)) for k, v in settings.items()])
+        con.execute("COMMIT")
+    except BaseException:
+        con.close()
+        path.unlink(missing_ok=True)
+        raise
+    con.close()
+    return GeoPackageStore(path)
+
+
+def open_store(location: str | Path) -> Store:
+    """Open an existing store: a ``.gpkg`` path (PostGIS URLs come with the server store)."""
+    text = str(location)
+    if text.startswith(("postgresql://", "postgres://")):
+        raise StoreError("PostGIS stores are not available in this version; use a .gpkg file.")
+    return GeoPackageStore(location)
