@@ -731,6 +731,18 @@ def prepare(raw: gpd.GeoDataFrame, kind: LayerName, programme: Programme, *, sou
     ids = ids.map(lambda v: None if _is_blank(v) else str(v).strip())
     labels = [_feature_label(i, ids.iloc[i]) for i in range(len(df))]
 
+    # a required field with neither a column nor a value for all rows: say so once
+    needed = {"hazards": (("status", "--status SHA|CHA"), ("recorded_on", "--recorded-on DATE")),
+              "releases": (("method", "--method cancelled|reduced|cleared"),
+                           ("released_on", "--released-on DATE"))}[kind]
+    for name, flag in needed:
+        if name not in values and given[name] is None:
+            problems.append(Problem("file", (
+                f"no {name} column found among {', '.join(map(str, attr_cols)) or 'no columns'}."
+                f" Map one with --map {name}=COLUMN, or give one value for all rows with "
+                f"{flag}"), "error"))
+            values[name] = pd.Series(["\0missing"] * len(df), dtype=object)
+
     out: dict[str, list[Any]] = {c.name: [] for c in COLUMNS[kind]}
     seen: dict[str, int] = {}
     for i in range(len(df)):
@@ -771,8 +783,13 @@ def _prepare_attributes(kind: LayerName, i: int, label: str, values: dict[str, p
         s = values.get(name)
         return None if s is None else s.iloc[i]
 
+    def reported(name: str) -> bool:  # missing for the whole file, reported once already
+        return get(name) == "\0missing"
+
     def date_of(name: str, default: dt.date | None, flag: str) -> dt.date | None:
         v = get(name)
+        if reported(name):
+            return None
         if _is_blank(v):
             if default is None:
                 problems.append(Problem(label, f"has no {name}. Map a date column with --map "
@@ -789,6 +806,8 @@ def _prepare_attributes(kind: LayerName, i: int, label: str, values: dict[str, p
     def vocabulary(name: str, default: str | None, spellings: dict[str, str],
                    allowed: tuple[str, ...], flag: str) -> str | None:
         v = get(name)
+        if reported(name):
+            return None
         if _is_blank(v):
             v = default
         if v is None:

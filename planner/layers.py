@@ -70,6 +70,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
                    "activityid", "id", "kenmerk", "name"),
     "status": ("status", "hazardtype", "type", "category", "classification", "shacha"),
     "recorded_on": ("recordedon", "recorded", "daterecorded", "recorddate", "surveydate",
+                    "surveydt", "datesurvey",
                     "datesurveyed", "date", "datum", "datum1", "reportdate", "datefound"),
     "released_on": ("releasedon", "released", "releasedate", "daterelease", "completiondate",
                     "datecompleted", "completedon", "clearancedate", "enddate", "date",
