@@ -1,0 +1,62 @@
+"""Shared fixtures: tiny hand-made polygons whose answers are known on paper.
+
+Polygons are drawn in ETRS89-LAEA (EPSG:3035), an equal-area CRS, so a 100 m square drawn there
+really is 10,000 m² of ground and the paper answers are exact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pytest
+import shapely
+from shapely import box
+
+from planner.programme import Programme
+from planner.store import Store, create_store
+
+DATA = Path(__file__).parent / "data"
+AMSTERDAM = DATA / "amsterdam-uxo"
+EIF = dt.date(2011, 8, 1)
+X0, Y0 = 4_321_000.0, 3_210_000.0  # a spot in ETRS89-LAEA (Germany)
+
+
+def sq(x: float, y: float, size: float = 100.0) -> shapely.Polygon:
+    """A square of ``size`` metres with its lower-left corner at (X0 + x, Y0 + y)."""
+    return box(X0 + x, Y0 + y, X0 + x + size, Y0 + y + size)
+
+
+def hazards_frame(geoms: Sequence[Any], dates: Sequence[dt.date] | None = None,
+                  *, crs: Any = 3035, **cols: Sequence[Any]) -> gpd.GeoDataFrame:
+    n = len(geoms)
+    dates = list(dates) if dates is not None else [dt.date(2010, 1, 1)] * n
+    data = {"hazard_id": [f"H{i + 1}" for i in range(n)], "status": ["CHA"] * n,
+            "recorded_on": dates, "found_after_eif": [d > EIF for d in dates],
+            "region": ["North"] * n}
+    data.update({k: list(v) for k, v in cols.items()})
+    return gpd.GeoDataFrame(data, geometry=list(geoms), crs=crs)
+
+
+def releases_frame(geoms: Sequence[Any], dates: Sequence[dt.date], methods: Sequence[str],
+                   *, crs: Any = 3035) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"release_id": [f"R{i + 1}" for i in range(len(geoms))],
+                             "method": list(methods), "released_on": list(dates)},
+                            geometry=list(geoms), crs=crs)
+
+
+@pytest.fixture
+def make_store(tmp_path: Path) -> Callable[..., Store]:
+    def make(crs: str = "EPSG:3035", eif: dt.date = EIF, name: str = "test.gpkg") -> Store:
+        return create_store(tmp_path / name, Programme("Test programme", eif, crs))
+    return make
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    from planner.demo import build_demo_store
+
+    return build_demo_store(tmp_path_factory.mktemp("demo") / "demo.gpkg")
