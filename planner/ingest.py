@@ -368,8 +368,8 @@ def list_layers(path: str | Path) -> list[str]:
 # ----------------------------------------------------------------------------- mapping
 
 
-def _feature_label(i: int, ident: Any) -> str:
-    return f"row {i + 1}" + (f" (id {ident})" if ident is not None and not pd.isna(ident) else "")
+def _feature_label(i: int, ident: str | None) -> str:
+    return f"row {i + 1}" + (f" (id {ident})" if ident is not None else "")
 
 
 def _candidates(raw_columns: list[str], target: str,
@@ -728,8 +728,8 @@ def prepare(raw: gpd.GeoDataFrame, kind: LayerName, programme: Programme, *, sou
         problems.append(Problem("file", f"no id column found, ids made from the file name "
                                 f"({ids.iloc[0] if len(ids) else stem}, …). Map one with "
                                 f"--map {id_col}=COLUMN to keep your own codes.", "warning"))
-    ids = ids.map(lambda v: None if _is_blank(v) else str(v).strip())
-    labels = [_feature_label(i, ids.iloc[i]) for i in range(len(df))]
+    id_values: list[str | None] = [None if _is_blank(v) else str(v).strip() for v in ids]
+    labels = [_feature_label(i, id_values[i]) for i in range(len(df))]
 
     # a required field with neither a column nor a value for all rows: say so once
     needed = {"hazards": (("status", "--status SHA|CHA"), ("recorded_on", "--recorded-on DATE")),
@@ -747,7 +747,7 @@ def prepare(raw: gpd.GeoDataFrame, kind: LayerName, programme: Programme, *, sou
     seen: dict[str, int] = {}
     for i in range(len(df)):
         label = labels[i]
-        ident = ids.iloc[i]
+        ident = id_values[i]
         if ident is None:
             problems.append(Problem(label, f"has no {id_col}", "error"))
         elif ident in seen:
