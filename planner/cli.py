@@ -122,9 +122,10 @@ def init(store: Annotated[Path, typer.Argument(help="New .gpkg file for the prog
                                           "(e.g. EPSG:32648); areas are always measured "
                                           "equal-area.")] = "EPSG:4326") -> None:
     """Create an empty programme store (a GeoPackage that opens in QGIS)."""
+    eif_date = _date(eif, "--eif") or dt.date.min
     with _errors():
         try:
-            programme = Programme(name, _date(eif, "--eif") or dt.date.min, crs)
+            programme = Programme(name, eif_date, crs)
         except Exception as exc:  # pyproj's CRSError
             raise PlannerError(f"--crs {crs!r} is not a CRS PROJ knows ({exc}); use a code "
                                "like EPSG:32648") from exc
