@@ -345,7 +345,7 @@ def series(store: StoreOpt,
         for c in cols:
             t.add_column(c.split("_")[0], justify="right")
         for row in df.itertuples():
-            t.add_row(row.date.isoformat(), *[f"{getattr(row, c):,.0f}" for c in cols])
+            t.add_row(str(row.date), *[f"{getattr(row, c):,.0f}" for c in cols])
         out.print(t)
 
 
@@ -361,7 +361,8 @@ def imports(store: StoreOpt, as_json: JsonOpt = False) -> None:
     for c in ("import_id", "layer", "file_name", "rows", "imported_at"):
         t.add_column(c)
     for row in df.itertuples():
-        t.add_row(str(row.import_id), row.layer, row.file_name, str(row.rows), row.imported_at)
+        t.add_row(str(row.import_id), str(row.layer), str(row.file_name), str(row.rows),
+                  str(row.imported_at))
     out.print(t)
 
 

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from planner.ingest import IngestOptions, ingest
 from planner.layers import LayerName
 from planner.programme import Programme

@@ -259,21 +259,22 @@ def _read_csv(path: Path, display: str) -> gpd.GeoDataFrame:
     if id_col is not None and rest[id_col].duplicated().any():
         # one row per vertex: build a polygon per id, in vertex order when a column gives it
         order = next((c for c in rest.columns if norm_key(c) in VERTEX_ORDER_COLUMNS), None)
-        tmp = rest.assign(_pt=points, _row=np.arange(len(rest)))
+        tmp = rest.assign(_pt=np.asarray(points, dtype=object), _row=np.arange(len(rest)))
         if order is not None:
             tmp = tmp.assign(_ord=pd.to_numeric(tmp[order], errors="coerce"))
             tmp = tmp.sort_values([id_col, "_ord", "_row"], kind="stable")
-        rows, geoms = [], []
+        rows: list[pd.Series] = []
+        polys: list[Any] = []
         for _, grp in tmp.groupby(id_col, sort=False):
             coords = shapely.get_coordinates(grp["_pt"].to_numpy())
             rows.append(grp.iloc[0])
-            geoms.append(shapely.polygons(coords) if len(coords) >= 3
+            polys.append(shapely.polygons(coords) if len(coords) >= 3
                          else shapely.linestrings(coords) if len(coords) == 2 else
                          shapely.points(coords[0]))
         out = pd.DataFrame(rows).drop(columns=["_pt", "_row", "_ord"], errors="ignore")
         if order is not None:
             out = out.drop(columns=[order])
-        gdf = gpd.GeoDataFrame(out.reset_index(drop=True), geometry=geoms, crs=crs)
+        gdf = gpd.GeoDataFrame(out.reset_index(drop=True), geometry=polys, crs=crs)
     else:
         gdf = gpd.GeoDataFrame(rest, geometry=points, crs=crs)
     return _note_assumed_crs(gdf, lat, lon) if crs is not None else gdf
@@ -486,10 +487,8 @@ def _check_area_of_use(geoms: np.ndarray, crs: pyproj.CRS, labels: list[str],
         if aou is not None:
             w, s, e, n = aou.bounds
             inside_lat = s - margin <= ll[i][1] and ll[i][3] <= n + margin
-            if e < w:  # area of use crossing the antimeridian
-                inside_lon = True
-            else:
-                inside_lon = w - margin <= ll[i][0] and ll[i][2] <= e + margin
+            # an area of use crossing the antimeridian (e < w) is not checked in longitude
+            inside_lon = e < w or (w - margin <= ll[i][0] and ll[i][2] <= e + margin)
             if not (inside_lat and inside_lon):
                 problems.append(Problem(labels[i], (
                     f"lies at lon {ll[i][0]:.4f}, lat {ll[i][1]:.4f}, outside the area where "
@@ -514,7 +513,7 @@ def _fix_antimeridian(geoms: np.ndarray, labels: list[str],
     return out
 
 
-def _polygonal(g: shapely.Geometry) -> shapely.Geometry | None:
+def _polygonal(g: Any) -> Any:
     if g.geom_type in ("Polygon", "MultiPolygon"):
         return g
     if g.geom_type == "GeometryCollection":
@@ -569,7 +568,7 @@ def _check_geometries(raw: gpd.GeoSeries, crs: pyproj.CRS, labels: list[str],
     for k, i in enumerate(idx):
         if not ok[i]:
             continue
-        rings = shapely.get_rings(shapely.get_parts(metric[k])) if metric[k].geom_type in (
+        rings: Any = shapely.get_rings(shapely.get_parts(metric[k])) if metric[k].geom_type in (
             "Polygon", "MultiPolygon") else []
         for ring in rings:
             xy = shapely.get_coordinates(ring)
@@ -592,7 +591,7 @@ def _check_geometries(raw: gpd.GeoSeries, crs: pyproj.CRS, labels: list[str],
         if not shapely.is_valid(g):
             reason = shapely.is_valid_reason(g)
             fixed = _polygonal(shapely.make_valid(g))
-            if fixed is None or fixed.is_empty:
+            if fixed is None or shapely.is_empty(fixed):
                 problems.append(Problem(labels[i], f"invalid geometry ({reason}) that leaves no "
                                         "area when repaired", "error"))
                 ok[i] = False
@@ -628,7 +627,7 @@ def _duplicate_geometries(geoms: np.ndarray, ok: np.ndarray, labels: list[str],
         return
     wkb = shapely.to_wkb(shapely.normalize(geoms[idx]), output_dimension=2)
     first: dict[bytes, int] = {}
-    for k, w in zip(idx, wkb, strict=True):
+    for k, w in zip(idx.tolist(), wkb, strict=True):
         if w in first:
             problems.append(Problem(labels[k], f"has the same geometry as {labels[first[w]]}; "
                                     "both are kept and the land is counted once", "warning"))

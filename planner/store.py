@@ -104,7 +104,7 @@ _IMPORT_COLUMNS = ("layer", "file_name", "sha256", "crs_read", "crs_given", "row
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 
 
-def _gpkg_blob(geom: shapely.Geometry, wkb: bytes, srs_id: int) -> bytes:
+def _gpkg_blob(geom: Any, wkb: bytes, srs_id: int) -> bytes:
     """GeoPackage binary: 'GP', version 0, flags (little endian, xy envelope), srs, envelope."""
     minx, miny, maxx, maxy = geom.bounds
     return b"GP\x00\x03" + struct.pack("<i4d", srs_id, minx, maxx, miny, maxy) + wkb
@@ -312,7 +312,7 @@ class GeoPackageStore:
             rows = con.execute(f"SELECT geom, {', '.join(names)} FROM {layer} ORDER BY fid"
                                ).fetchall()
         crs = self.programme().crs
-        geoms = shapely.from_wkb([_wkb_from_blob(r[0]) for r in rows]) if rows else []
+        geoms: Any = shapely.from_wkb([_wkb_from_blob(r[0]) for r in rows]) if rows else []
         data = {c.name: _column_values(c, [r[i + 1] for r in rows]) for i, c in
                 enumerate(columns)}
         return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -103,7 +104,8 @@ def synthetic_programme(spec: SyntheticSpec | None = None
     first = dt.date(spec.first_year, 1, 1)
     last = dt.date(spec.last_year, 12, 31)
 
-    hazard_rows, hazard_geoms = [], []
+    hazard_rows: list[dict[str, Any]] = []
+    hazard_geoms: list[shapely.Polygon] = []
     for i in range(n):
         s = site_of[i]
         cx, cy = sites[s] + rng.normal(0, 180, 2)

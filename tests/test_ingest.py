@@ -141,7 +141,7 @@ def test_several_shapefiles_in_one_zip_need_a_choice(tmp_path: Path,
     with zipfile.ZipFile(z, "w") as zf:
         for f in a.iterdir():
             zf.write(f, f"layers/{f.name}")
-    with pytest.raises(LayerChoiceError, match="north.shp.*south.shp"):
+    with pytest.raises(LayerChoiceError, match=r"north\.shp.*south\.shp"):
         ingest(store, "hazards", z)
     ingest(store, "hazards", z, IngestOptions(layer="south"))
     assert sorted(store.read("hazards")["hazard_id"]) == ["S1", "S2", "S3"]
