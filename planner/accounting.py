@@ -61,6 +61,11 @@ def _days(values: Any) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def _date_of(day: int) -> dt.date:
+    """Inverse of :func:`_day`."""
+    return dt.date(1970, 1, 1) + dt.timedelta(days=day)
+
+
 def _day(d: dt.date) -> int:
     return int((np.datetime64(d, "D") - np.datetime64("1970-01-01", "D")).astype(np.int64))
 
@@ -236,23 +241,19 @@ class Ledger:
             df[f"{m}_in_period_m2"] = df[f"{m}_m2"].diff().fillna(df[f"{m}_m2"])
         return df
 
+    def _event_day(self, pick: Callable[[np.ndarray], Any]) -> dt.date | None:
+        days = np.r_[self.hazard_day, self.release_day]
+        return None if len(days) == 0 else _date_of(int(pick(days)))
+
     @property
     def first_day(self) -> dt.date | None:
         """Date of the earliest hazard or release, if any."""
-        days = np.r_[self.hazard_day, self.release_day]
-        if len(days) == 0:
-            return None
-        return (np.datetime64("1970-01-01", "D") + np.timedelta64(int(days.min()), "D")
-                ).astype(dt.date)
+        return self._event_day(np.min)
 
     @property
     def last_day(self) -> dt.date | None:
         """Date of the latest hazard or release, if any."""
-        days = np.r_[self.hazard_day, self.release_day]
-        if len(days) == 0:
-            return None
-        return (np.datetime64("1970-01-01", "D") + np.timedelta64(int(days.max()), "D")
-                ).astype(dt.date)
+        return self._event_day(np.max)
 
 
 def _describe(crs: pyproj.CRS) -> str:
