@@ -93,8 +93,9 @@ def synthetic_programme(spec: SyntheticSpec | None = None
     x0, y0 = to_xy.transform(*spec.centre_lonlat)
     n = spec.n_hazards
     n_sites = max(1, n // 4)
-    # the province is wider when there are more sites: density stays realistic
-    half_width = 4_000 * np.sqrt(n_sites)
+    # the province is wider when there are more sites, so density stays realistic, but never
+    # wider than 500 km so that it stays inside one UTM zone (with the usual margin)
+    half_width = min(4_000 * np.sqrt(n_sites), 250_000)
     sites = np.column_stack([x0 + rng.uniform(-half_width, half_width, n_sites),
                              y0 + rng.uniform(-half_width, half_width, n_sites)])
     site_of = rng.integers(0, n_sites, n)
