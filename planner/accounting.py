@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -126,7 +126,6 @@ class Ledger:
     pair_hazard: np.ndarray
     pair_release: np.ndarray
     pair_area_m2: np.ndarray
-    pieces: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
 
     # -- one date ------------------------------------------------------------------------
     def status(self, at: dt.date) -> Status:
@@ -427,7 +426,6 @@ def build_ledger(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame, *, eif: 
         release_raw_area_m2=np.asarray(shapely.area(rl), dtype=float),
         pair_hazard=ph.astype(np.int64), pair_release=pr.astype(np.int64),
         pair_area_m2=np.asarray(pa, dtype=float),
-        pieces={"hazards": h_pieces, "releases": r_pieces},
     )
 
 

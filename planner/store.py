@@ -101,6 +101,7 @@ _SQL_TYPES = {"text": "TEXT", "date": "DATE", "bool": "BOOLEAN", "int": "INTEGER
 _IMPORT_COLUMNS = ("layer", "file_name", "sha256", "crs_read", "crs_given", "rows",
                    "warnings", "imported_at")
 
+_READ_CHUNK = 20_000
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 
 
@@ -308,13 +309,19 @@ class GeoPackageStore:
     def read(self, layer: LayerName) -> gpd.GeoDataFrame:
         columns = COLUMNS[layer]
         names = [c.name for c in columns]
-        with self._connect() as con:
-            rows = con.execute(f"SELECT geom, {', '.join(names)} FROM {layer} ORDER BY fid"
-                               ).fetchall()
         crs = self.programme().crs
-        geoms: Any = shapely.from_wkb([_wkb_from_blob(r[0]) for r in rows]) if rows else []
-        data = {c.name: _column_values(c, [r[i + 1] for r in rows]) for i, c in
-                enumerate(columns)}
+        chunks: list[np.ndarray] = []
+        values: list[list[Any]] = [[] for _ in columns]
+        with self._connect() as con:
+            cur = con.execute(f"SELECT geom, {', '.join(names)} FROM {layer} ORDER BY fid")
+            # in chunks, so that only one chunk of raw rows and blobs is alive at a time
+            while rows := cur.fetchmany(_READ_CHUNK):
+                chunks.append(shapely.from_wkb([_wkb_from_blob(r[0]) for r in rows]))
+                for i, column_values in enumerate(values):
+                    column_values.extend(r[i + 1] for r in rows)
+                del rows
+        geoms: Any = np.concatenate(chunks) if chunks else []
+        data = {c.name: _column_values(c, v) for c, v in zip(columns, values, strict=True)}
         return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
 
     def imports(self) -> pd.DataFrame:
