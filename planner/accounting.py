@@ -171,7 +171,7 @@ class Ledger:
             remaining_m2=baseline + discovered - released,
             outside_m2=float(np.clip(outside_per_release, 0, None).sum()),
             outside_release_ids=outside_ids,
-            hazard_count=int((self.hazard_day <= t).sum()),
+            hazard_count=int(known.sum()),
             release_count=int(rel_live.sum()),
             naive_hazard_sum_m2=float(self.hazard_raw_area_m2[known].sum()),
             naive_release_sum_m2=float(self.release_raw_area_m2[rel_live].sum()),

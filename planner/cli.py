@@ -6,6 +6,7 @@ their message (what went wrong and how to fix it) and exit with status 1 (2 for 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -155,7 +156,7 @@ def _ingest(kind: LayerName, file: Path, store: Path, crs: str | None, layer: st
     with _errors(report):
         st = open_store(store)
         with err.status(f"importing {file.name} …", spinner="dots") if not as_json \
-                else _null():
+                else contextlib.nullcontext():
             result = ingest(st, kind, file, options)
     if report is not None:
         _write_report(report, result.problems)
@@ -171,11 +172,6 @@ def _ingest(kind: LayerName, file: Path, store: Path, crs: str | None, layer: st
     if len(result.warnings) > MAX_PRINTED_PROBLEMS:
         out.print(f"  … and {len(result.warnings) - MAX_PRINTED_PROBLEMS} more (--report "
                   "FILE lists all)", markup=False)
-
-
-@contextmanager
-def _null() -> Iterator[None]:
-    yield
 
 
 _FILE = Annotated[Path, typer.Argument(help="Survey file: .zip (shapefile), .shp, .gpkg, "

@@ -34,6 +34,7 @@ import shapely
 from planner.areas import WGS84, equal_area_crs
 from planner.errors import (
     CRSMissingError,
+    DuplicateImportError,
     InputError,
     LayerChoiceError,
     Problem,
@@ -355,15 +356,6 @@ def read_file(path: str | Path, *, layer: str | None = None,
     raise UnsupportedFormatError(
         f"{display}: not a geodata format planner reads. Use a zipped shapefile, GeoPackage, "
         "GeoJSON, KML/KMZ or CSV (WKT or lat/lon columns).")
-
-
-def list_layers(path: str | Path) -> list[str]:
-    """Names of the layers a file holds (for GeoPackages and zips of several shapefiles)."""
-    path = Path(path)
-    if path.suffix.lower() == ".zip":
-        with zipfile.ZipFile(path) as zf:
-            return sorted(n for n in zf.namelist() if n.lower().endswith(GEODATA_SUFFIXES))
-    return [str(n) for n, _ in pyogrio.list_layers(path)]
 
 
 # ----------------------------------------------------------------------------- mapping
@@ -885,8 +877,6 @@ def ingest(store: Store, kind: LayerName, path: str | Path,
     CRSMissingError, ValidationError, InputError
         With the reason and the fix; the store is unchanged.
     """
-    from planner.errors import DuplicateImportError
-
     options = options or IngestOptions()
     path = Path(path)
     if not path.exists():

@@ -280,6 +280,8 @@ class GeoPackageStore:
                 raise StoreError(f"{self.path}: a GeoPackage, but without planner's layers. "
                                  "Create a store with `planner init`.")
             self._srs_id = int(row[0])
+        # the store CRS is fixed at `planner init`: read it once, not on every read and write
+        self._crs = self.programme().pyproj_crs
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -309,7 +311,7 @@ class GeoPackageStore:
     def read(self, layer: LayerName) -> gpd.GeoDataFrame:
         columns = COLUMNS[layer]
         names = [c.name for c in columns]
-        crs = self.programme().crs
+        crs = self._crs
         chunks: list[np.ndarray] = []
         values: list[list[Any]] = [[] for _ in columns]
         with self._connect() as con:
@@ -343,7 +345,7 @@ class GeoPackageStore:
     # -- writing -------------------------------------------------------------------------
     def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord) -> int:
         columns = COLUMNS[layer]
-        crs = self.programme().pyproj_crs
+        crs = self._crs
         if features.crs is None or not pyproj.CRS(features.crs).equals(crs):
             raise StoreError(f"features must be in the store CRS {crs.to_string()} to be added")
         geoms = np.asarray(shapely.force_2d(features.geometry.values))
