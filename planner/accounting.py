@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -239,6 +239,47 @@ class Ledger:
         for m in (*METHODS, "released"):
             df[f"{m}_in_period_m2"] = df[f"{m}_m2"].diff().fillna(df[f"{m}_m2"])
         return df
+
+    # -- parts of the programme ----------------------------------------------------------
+    def remaining_by_hazard(self, at: dt.date) -> pd.DataFrame:
+        """Known and remaining area [m²] of each hazard's piece at ``at``.
+
+        A piece of land covered by several hazards belongs to the one recorded first, so the
+        column ``remaining_m2`` sums to :attr:`Status.remaining_m2`. Hazards recorded after
+        ``at`` are left out.
+        """
+        t = _day(at)
+        known = self.hazard_day <= t
+        live = known[self.pair_hazard] & (self.release_day[self.pair_release] <= t)
+        released = np.bincount(self.pair_hazard[live], weights=self.pair_area_m2[live],
+                               minlength=len(self.hazard_ids))
+        df = pd.DataFrame({"hazard_id": self.hazard_ids, "region": self.hazard_region,
+                           "status": self.hazard_status,
+                           "recorded_on": [_date_of(int(d)) for d in self.hazard_day],
+                           "found_after_eif": self.hazard_after,
+                           "known_m2": self.hazard_area_m2, "released_m2": released})
+        df["remaining_m2"] = df["known_m2"] - df["released_m2"]
+        return df[known].reset_index(drop=True)
+
+    def subset(self, hazards: np.ndarray) -> Ledger:
+        """The ledger of the hazards selected by the boolean mask ``hazards`` only.
+
+        Releases stay whole, but only their overlaps with the selected hazards count, so the
+        figures are those of that part of the programme (one deadline group, one region).
+        """
+        keep = np.asarray(hazards, dtype=bool)
+        if keep.shape != self.hazard_ids.shape:
+            raise InputError("the hazard mask must have one entry per hazard of the ledger")
+        new_index = np.cumsum(keep) - 1
+        pairs = keep[self.pair_hazard]
+        return replace(
+            self,
+            hazard_ids=self.hazard_ids[keep], hazard_day=self.hazard_day[keep],
+            hazard_after=self.hazard_after[keep], hazard_status=self.hazard_status[keep],
+            hazard_region=self.hazard_region[keep], hazard_area_m2=self.hazard_area_m2[keep],
+            hazard_raw_area_m2=self.hazard_raw_area_m2[keep],
+            pair_hazard=new_index[self.pair_hazard[pairs]],
+            pair_release=self.pair_release[pairs], pair_area_m2=self.pair_area_m2[pairs])
 
     def _event_day(self, pick: Callable[[np.ndarray], Any]) -> dt.date | None:
         days = np.r_[self.hazard_day, self.release_day]

@@ -239,7 +239,7 @@ def deadline_groups(programme: Programme) -> list[DeadlineGroup]:
     return groups
 
 
-def assign_groups(hazard_ids: Sequence[Any], regions: Sequence[Any],
+def assign_groups(hazard_ids: Sequence[Any] | np.ndarray, regions: Sequence[Any] | np.ndarray,
                   groups: Sequence[DeadlineGroup]) -> np.ndarray:
     """Name of the deadline group of each hazard (4(1)(b) groups by id, then by region).
 

@@ -36,8 +36,12 @@ from planner.store import Store, create_store
 from planner.synthetic import SyntheticSpec, synthetic_programme
 
 DEMO_SPEC = SyntheticSpec(n_hazards=200, releases_per_hazard=5.0, seed=20111)
+#: One five-year extension granted, as most States Parties with contamination have had.
+DEMO_SETTINGS: dict[str, Any] = {"extensions": [
+    {"months": 60, "granted_on": "2020-11-16",
+     "note": "demo: first extension, to 1 August 2026"}]}
 DEMO_PROGRAMME = Programme(name="Demo province (synthetic)", eif=DEMO_SPEC.eif,
-                           crs=DEMO_SPEC.crs)
+                           crs=DEMO_SPEC.crs, settings=DEMO_SETTINGS)
 MANIFEST = "manifest.json"
 
 
@@ -93,7 +97,7 @@ def write_demo_files(out_dir: Path, spec: SyntheticSpec = DEMO_SPEC) -> list[Dem
         DemoFile("releases_nts_cancelled.csv", "releases", {"crs": spec.crs}),
     ]
     manifest = {"programme": {"name": DEMO_PROGRAMME.name, "eif": spec.eif.isoformat(),
-                              "crs": spec.crs},
+                              "crs": spec.crs, "settings": DEMO_SETTINGS},
                 "seed": spec.seed, "n_hazards": spec.n_hazards,
                 "files": [f.__dict__ for f in files]}
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -109,7 +113,7 @@ def build_demo_store(store_path: Path, data_dir: Path | None = None, *, overwrit
     if overwrite and store_path.exists():
         store_path.unlink()
     store = create_store(store_path, Programme(prog["name"], dt.date.fromisoformat(prog["eif"]),
-                                               prog["crs"]))
+                                               prog["crs"], prog.get("settings", {})))
     for entry in manifest["files"]:
         if on_file is not None:
             on_file(entry["file"])
