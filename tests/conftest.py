@@ -60,3 +60,44 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     from planner.demo import build_demo_store
 
     return build_demo_store(tmp_path_factory.mktemp("demo") / "demo.gpkg")
+
+
+# -- artefacts and the headless browser ------------------------------------------------------
+ARTEFACTS = Path(__file__).resolve().parent.parent / "artefacts"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium (``apt-get install chromium``), or $PLANNER_CHROMIUM."""
+    import os
+    import shutil
+
+    return os.environ.get("PLANNER_CHROMIUM") or shutil.which("chromium") or shutil.which(
+        "chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of a headless-capable Chromium; the test skips loudly when there is none."""
+    path = chromium_path()
+    if path is None:
+        pytest.skip("NO CHROMIUM: browser tests did not run. Install it with "
+                    "`apt-get install chromium` (scripts/test.sh does this) or set "
+                    "PLANNER_CHROMIUM to its path.")
+    return path
+
+
+def screenshot(chromium: str, page: Path, out: Path, size: str = "1200,2400") -> Path:
+    """Render ``page`` in headless Chromium and save a PNG screenshot as ``out``."""
+    import subprocess
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                        f"--window-size={size}", f"--screenshot={out}", page.resolve().as_uri()],
+                       check=True, capture_output=True, timeout=120)
+    return out

@@ -1,0 +1,597 @@
+"""The quantitative parts of an Article 4 extension request, and the Article 7 section.
+
+:func:`request_figures` takes the store's ledger and a :class:`~planner.forecast.Forecast` and
+computes what Article 4(6) asks for in figures:
+
+* (a) the duration requested (whole years, at most five, from the forecast unless given);
+* (c) the work done: area released per year since entry into force (EIF), by method;
+* (d) the area contaminated at EIF and the area discovered after EIF;
+* (e) the area cleared since EIF, with the areas cancelled and reduced shown apart;
+* (f) the area remaining, with the reconciliation (d) - (e) = (f) as a table;
+* an annual work plan whose yearly benchmarks reach zero at the requested deadline.
+
+:func:`request_document` lays these out with breakdowns by region and status and a burn-down
+chart; items (b), (g), (h) and (i) are left as marked blanks for the author, never filled in.
+A programme with nothing left gets a draft declaration of compliance (Article 4(1)(c)) instead.
+
+:func:`article7_document` gives the Article 7(1)(h)/(i) section for one calendar year.
+
+All areas are unions in square metres measured in an equal-area projection
+(:mod:`planner.accounting`); every table is shown in m² and the key figures also in km².
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from planner.accounting import Ledger, Status, period_ends
+from planner.charts import burndown_png
+from planner.deadlines import (
+    MAX_EXTENSION_MONTHS,
+    add_years,
+    assign_groups,
+    deadline_groups,
+    group_by_name,
+)
+from planner.documents import Blank, Document, Figure, Heading, Paragraph, Table
+from planner.errors import InputError
+from planner.forecast import FINISHED_TOLERANCE_M2, Forecast
+from planner.layers import METHODS
+from planner.programme import Programme
+
+RECONCILE_TOLERANCE_M2 = 1.0
+
+
+def m2(value: float) -> str:
+    """Area in whole square metres with thousands separators.
+
+    Examples
+    --------
+    >>> m2(1352724.4), m2(-0.3)
+    ('1,352,724 m²', '0 m²')
+    """
+    v = round(value)
+    return f"{0 if v == 0 else v:,} m²"
+
+
+def km2(value: float) -> str:
+    """Area in square kilometres, three decimals.
+
+    Examples
+    --------
+    >>> km2(1352724.4)
+    '1.353 km²'
+    """
+    return f"{value / 1e6:,.3f} km²"
+
+
+def both(value: float) -> str:
+    """Area in m² with km² in brackets: ``1,352,724 m² (1.353 km²)``."""
+    return f"{m2(value)} ({km2(value)})"
+
+
+def _n(value: Any) -> str:
+    v = round(float(value))
+    return f"{0 if v == 0 else v:,}"
+
+
+@dataclass(frozen=True)
+class RequestFigures:
+    """The figures of an extension request for one deadline group, all in m².
+
+    The identity ``area_at_eif_m2 + discovered_after_eif_m2 - released_since_eif_m2 ==
+    remaining_m2`` holds by construction from the ledger; :attr:`reconciliation_gap_m2` is the
+    difference from an independent recomputation of the remaining area when one was given.
+    """
+
+    programme: str
+    group: str
+    eif: dt.date
+    as_of: dt.date
+    original_deadline: dt.date
+    current_deadline: dt.date
+    requested_years: int
+    requested_deadline: dt.date
+    recorded_by_eif_m2: float
+    recorded_later_baseline_m2: float
+    released_before_eif_m2: float
+    area_at_eif_m2: float
+    discovered_after_eif_m2: float
+    cancelled_m2: float
+    reduced_m2: float
+    cleared_m2: float
+    remaining_m2: float
+    outside_m2: float
+    area_method: str
+    yearly: pd.DataFrame
+    plan: pd.DataFrame
+    regions: pd.DataFrame
+    independent_remaining_m2: float | None = None
+
+    @property
+    def released_since_eif_m2(self) -> float:
+        """(e) in full: cleared + reduced + cancelled since EIF."""
+        return self.cancelled_m2 + self.reduced_m2 + self.cleared_m2
+
+    @property
+    def finished(self) -> bool:
+        """Nothing left to clear."""
+        return self.remaining_m2 <= FINISHED_TOLERANCE_M2
+
+    @property
+    def reconciliation_gap_m2(self) -> float:
+        """(d) - (e) - (f), and the gap to the independent figure if there is one [m²]."""
+        gap = (self.area_at_eif_m2 + self.discovered_after_eif_m2
+               - self.released_since_eif_m2 - self.remaining_m2)
+        if self.independent_remaining_m2 is not None:
+            gap = max(abs(gap), abs(self.independent_remaining_m2 - self.remaining_m2))
+        return float(gap)
+
+    @property
+    def reconciles(self) -> bool:
+        """Whether the figures add up to 1 m²."""
+        return abs(self.reconciliation_gap_m2) <= RECONCILE_TOLERANCE_M2
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready figures (areas in m², dates ISO)."""
+        def rec(df: pd.DataFrame) -> list[dict[str, Any]]:
+            return [{str(k): (v.isoformat() if isinstance(v, dt.date) else v)
+                     for k, v in r.items()} for r in df.to_dict(orient="records")]
+
+        out: dict[str, Any] = {}
+        for k, v in self.__dict__.items():
+            if isinstance(v, pd.DataFrame):
+                out[k] = rec(v)
+            elif isinstance(v, dt.date):
+                out[k] = v.isoformat()
+            else:
+                out[k] = v
+        out["released_since_eif_m2"] = self.released_since_eif_m2
+        out["reconciliation_gap_m2"] = self.reconciliation_gap_m2
+        out["reconciles"] = self.reconciles
+        return out
+
+
+def group_ledger(ledger: Ledger, programme: Programme, group: str | None) -> Ledger:
+    """The part of ``ledger`` in one deadline group (the whole ledger if there is one group)."""
+    groups = deadline_groups(programme)
+    chosen = group_by_name(groups, group)
+    if len(groups) == 1:
+        return ledger
+    names = assign_groups(ledger.hazard_ids, ledger.hazard_region, groups)
+    return ledger.subset(names == chosen.name)
+
+
+def work_plan(remaining_m2: float, start: dt.date, end: dt.date,
+              shares: dict[str, float] | None = None) -> pd.DataFrame:
+    """Yearly benchmarks releasing ``remaining_m2`` at a constant daily rate from ``start``
+    (exclusive) to ``end`` (inclusive), reaching zero on ``end``.
+
+    Parameters
+    ----------
+    remaining_m2 : float
+        Area to release [m²].
+    start, end : datetime.date
+        The plan runs from the day after ``start`` to ``end``.
+    shares : dict, optional
+        Fraction of the area to release by each method (summing to 1).
+
+    Returns
+    -------
+    DataFrame
+        One row per calendar year: ``year``, ``period_end``, ``days``, ``target_m2`` (the
+        benchmarks sum to ``remaining_m2``), one ``<method>_m2`` column per share, and
+        ``remaining_m2`` at the end of the year's part of the plan.
+
+    Examples
+    --------
+    >>> p = work_plan(1_000_000, dt.date(2024, 12, 31), dt.date(2026, 8, 1))
+    >>> p[["year", "days", "target_m2", "remaining_m2"]]
+       year  days  target_m2  remaining_m2
+    0  2025   365   631487.0      368513.0
+    1  2026   213   368513.0           0.0
+    """
+    if end <= start:
+        raise InputError(f"the work plan must end after it starts ({start} to {end}); choose "
+                         "a later requested deadline")
+    ends = [min(d, end) for d in period_ends(start + dt.timedelta(days=1), end, "year")]
+    prev = start
+    rows = []
+    total_days = (end - start).days
+    for e in ends:
+        rows.append({"year": e.year, "period_end": e, "days": (e - prev).days})
+        prev = e
+    plan = pd.DataFrame(rows)
+    exact = remaining_m2 * plan["days"].to_numpy() / total_days
+    target = np.floor(exact)
+    target[-1] = 0.0
+    target[-1] = remaining_m2 - target.sum()   # the last year takes the rounding: sums exactly
+    plan["target_m2"] = target
+    for method, share in (shares or {}).items():
+        plan[f"{method}_m2"] = target * share
+    plan["remaining_m2"] = np.maximum(remaining_m2 - np.cumsum(target), 0.0)
+    plan.loc[plan.index[-1], "remaining_m2"] = 0.0
+    return plan
+
+
+def request_figures(ledger: Ledger, programme: Programme, forecast: Forecast, *,
+                    years: int | None = None,
+                    independent_remaining_m2: float | None = None) -> RequestFigures:
+    """Figures (a), (c)-(f) and the work plan for the forecast's deadline group.
+
+    Parameters
+    ----------
+    ledger : Ledger
+        The whole programme's ledger.
+    programme : Programme
+        Its deadlines and extensions.
+    forecast : Forecast
+        The chosen forecast; its ``as_of`` is the date of the figures and its years needed
+        the default duration.
+    years : int, optional
+        Years to request (1-5) instead of the forecast's.
+    independent_remaining_m2 : float, optional
+        Remaining area computed another way (global unions), shown in the reconciliation.
+    """
+    group = group_by_name(deadline_groups(programme), forecast.group)
+    led = group_ledger(ledger, programme, forecast.group)
+    as_of, eif = forecast.as_of, programme.eif
+    if as_of < eif:
+        raise InputError(f"the figures date {as_of} is before entry into force {eif}")
+    if years is not None and not 0 <= years <= MAX_EXTENSION_MONTHS // 12:
+        raise InputError(f"{years} years cannot be requested: Article 4(5) allows up to five "
+                         "years per request")
+    requested = forecast.extension_years if years is None else years
+    s0, s1 = led.status(eif), led.status(as_of)
+    requested_deadline = add_years(group.current, requested)
+    yearly = _yearly(led, eif, as_of)
+    shares = _method_shares(yearly)
+    plan_end = requested_deadline if requested else group.current
+    plan = (work_plan(s1.remaining_m2, as_of, plan_end, shares)
+            if s1.remaining_m2 > FINISHED_TOLERANCE_M2 and plan_end > as_of
+            else pd.DataFrame(columns=["year", "period_end", "days", "target_m2",
+                                       "remaining_m2"]))
+    return RequestFigures(
+        programme=programme.name, group=group.name, eif=eif, as_of=as_of,
+        original_deadline=group.original, current_deadline=group.current,
+        requested_years=requested, requested_deadline=requested_deadline,
+        recorded_by_eif_m2=s0.baseline_m2 + s0.discovered_m2,
+        recorded_later_baseline_m2=s1.baseline_m2 - s0.baseline_m2 - s0.discovered_m2,
+        released_before_eif_m2=s0.released_m2,
+        area_at_eif_m2=s1.baseline_m2 - s0.released_m2,
+        discovered_after_eif_m2=s1.discovered_m2,
+        cancelled_m2=s1.cancelled_m2 - s0.cancelled_m2,
+        reduced_m2=s1.reduced_m2 - s0.reduced_m2,
+        cleared_m2=s1.cleared_m2 - s0.cleared_m2,
+        remaining_m2=s1.remaining_m2, outside_m2=s1.outside_m2, area_method=s1.area_method,
+        yearly=yearly, plan=plan, regions=led.breakdown(as_of),
+        independent_remaining_m2=independent_remaining_m2)
+
+
+def _yearly(led: Ledger, eif: dt.date, as_of: dt.date) -> pd.DataFrame:
+    """Released by method and discovered per calendar year from EIF to ``as_of``."""
+    ends = [d for d in period_ends(eif, as_of, "year") if d < as_of] + [as_of]
+    s = led.series([eif, *ends])
+    out = pd.DataFrame({"period_end": ends})
+    out["label"] = [f"{e.year} (from {eif.day} {eif:%b})" if e.year == eif.year else
+                    (f"{e.year} (to {e.day} {e:%b})" if e == as_of and (e.month, e.day) != (12, 31)
+                     else str(e.year)) for e in ends]
+    for m in (*METHODS, "released", "discovered"):
+        out[f"{m}_m2"] = s[f"{m}_m2"].diff().to_numpy()[1:]
+    out["remaining_m2"] = s["remaining_m2"].to_numpy()[1:]
+    return out
+
+
+def _method_shares(yearly: pd.DataFrame) -> dict[str, float]:
+    total = float(yearly["released_m2"].sum()) if len(yearly) else 0.0
+    if total <= 0:
+        return {"cleared": 1.0}
+    return {m: float(yearly[f"{m}_m2"].sum()) / total for m in METHODS}
+
+
+# -- the document ----------------------------------------------------------------------------
+def request_document(fig: RequestFigures, forecast: Forecast, *,
+                     history: pd.DataFrame | None = None) -> Document:
+    """The draft request (or declaration of compliance) as a :class:`Document`."""
+    finished = fig.finished
+    if finished:
+        title = (f"{fig.programme}: draft declaration of compliance with Article 4(1) "
+                 f"({fig.group})")
+    elif fig.requested_years == 0:
+        title = (f"{fig.programme}: status against the Article 4 deadline ({fig.group}); no "
+                 "extension needed at this forecast")
+    else:
+        title = (f"{fig.programme}: draft request for an extension of the Article 4 deadline "
+                 f"({fig.group})")
+    doc = Document(title)
+    doc.add(Paragraph(
+        f"Draft prepared by planner from the programme's records. Figures are at "
+        f"{_long(fig.as_of)}. Entry into force: {_long(fig.eif)}. Original deadline "
+        f"(Article 4(1)): {_long(fig.original_deadline)}; deadline in force: "
+        f"{_long(fig.current_deadline)}."),
+        Paragraph(f"Areas are the union of recorded polygons, so land recorded twice is "
+                  f"counted once; square metres, {fig.area_method}.", "note"))
+
+    if finished:
+        doc.add(Heading("Completion"), Paragraph(
+            f"All {both(fig.area_at_eif_m2 + fig.discovered_after_eif_m2)} of contaminated "
+            f"area recorded has been released; no contaminated area remains at "
+            f"{_long(fig.as_of)}. The State can declare compliance at the next Meeting of "
+            "States Parties (Article 4(1)(c)); no extension is needed."))
+    else:
+        doc.add(Heading("(a) Duration of the proposed extension"))
+        if fig.requested_years:
+            doc.add(Paragraph(
+                f"{fig.requested_years} year(s), from {_long(fig.current_deadline)} to "
+                f"{_long(fig.requested_deadline)}."),
+                Paragraph(forecast.statement, "note"))
+        else:
+            doc.add(Paragraph(forecast.statement))
+
+    doc.add(Blank("(b)", "A detailed explanation of the reasons for the proposed extension, "
+                  "including the financial and technical means available to and required by "
+                  "the State Party."))
+
+    doc.add(Heading("(c) Work done since entry into force"),
+            Table(["year", "cancelled [m²]", "reduced [m²]", "cleared [m²]",
+                   "released [m²]", "discovered [m²]", "remaining at end [m²]"],
+                  [[str(r.label), _n(r.cancelled_m2), _n(r.reduced_m2), _n(r.cleared_m2),
+                    _n(r.released_m2), _n(r.discovered_m2), _n(r.remaining_m2)]
+                   for r in fig.yearly.itertuples()]
+                  + [["total", _n(fig.yearly["cancelled_m2"].sum()),
+                      _n(fig.yearly["reduced_m2"].sum()), _n(fig.yearly["cleared_m2"].sum()),
+                      _n(fig.yearly["released_m2"].sum()),
+                      _n(fig.yearly["discovered_m2"].sum()), _n(fig.remaining_m2)]],
+                  caption="Area released per year by method, and area discovered",
+                  numeric=[False] + [True] * 6, total_rows=1),
+            Paragraph("Cancelled: released by non-technical survey; reduced: released by "
+                      "technical survey; cleared: fully cleared to the required depth. Each "
+                      "piece of land is counted once, under its earliest release.", "note"))
+
+    doc.add(Heading("(d) Contaminated area at entry into force, and discovered since"),
+            Paragraph(f"Area contaminated at entry into force: {both(fig.area_at_eif_m2)}."),
+            Paragraph(f"Additional area discovered after entry into force: "
+                      f"{both(fig.discovered_after_eif_m2)}."),
+            Heading("(e) Area cleared since entry into force"),
+            Paragraph(f"Area cleared: {both(fig.cleared_m2)}. Also released since entry into "
+                      f"force, shown apart: {both(fig.reduced_m2)} reduced by technical survey "
+                      f"and {both(fig.cancelled_m2)} cancelled by non-technical survey; "
+                      f"{both(fig.released_since_eif_m2)} released in all."),
+            Heading("(f) Area remaining to be cleared"),
+            Paragraph(f"Area remaining: {both(fig.remaining_m2)}."))
+    doc.add(_reconciliation_table(fig))
+    if fig.outside_m2 > 1.0:
+        doc.add(Paragraph(f"{m2(fig.outside_m2)} of recorded releases lie outside any "
+                          "recorded hazard and are not counted as released.", "note"))
+
+    if len(fig.plan):
+        end = fig.plan["period_end"].iloc[-1]
+        doc.add(Heading("Annual work plan"),
+                Paragraph(f"Yearly benchmarks that release the remaining "
+                          f"{both(fig.remaining_m2)} at a constant rate by {_long(end)}, "
+                          f"split by method in the proportions released since entry into "
+                          f"force. The benchmarks cover the area recorded today; contamination "
+                          f"discovered later adds to them. For comparison, the forecast "
+                          f"({forecast.scenario.name}) releases "
+                          f"{m2(forecast.release_m2_per_year)} a year and adds "
+                          f"{m2(forecast.discovery_m2_per_year)} of new contamination a year."),
+                _plan_table(fig.plan))
+
+    doc.add(Heading("Forecast used"),
+            Paragraph(f"Scenario {forecast.scenario.name!r}: {forecast.method}."),
+            Paragraph(f"Completion date: P10 {_d(forecast.completion_p10)}, P50 "
+                      f"{_d(forecast.completion_p50)}, P90 {_d(forecast.completion_p90)}. "
+                      f"Probability of finishing by {_long(forecast.deadline)}: "
+                      f"{forecast.probability_by_deadline:.0%}."
+                      + (f" Constant release rate needed to finish by that date: "
+                         f"{m2(forecast.required_release_m2_per_year)} a year."
+                         if forecast.required_release_m2_per_year is not None else "")),
+            Paragraph("Assumptions: " + "; ".join(forecast.assumptions) + ".", "note"))
+    if history is not None:
+        marks = [("original deadline", fig.original_deadline)]
+        if fig.current_deadline != fig.original_deadline:
+            marks.append(("deadline in force", fig.current_deadline))
+        if fig.requested_years:
+            marks.append(("requested", fig.requested_deadline))
+        plan_line = (pd.concat([pd.DataFrame({"period_end": [fig.as_of],
+                                              "remaining_m2": [fig.remaining_m2]}),
+                                fig.plan[["period_end", "remaining_m2"]]])
+                     if len(fig.plan) else None)
+        doc.add(Figure(burndown_png(history, forecast, deadlines=marks, plan=plan_line,
+                                    title=f"{fig.programme}: remaining contaminated area"),
+                       "Remaining area: recorded (blue), forecast median and P10–P90 band "
+                       "(orange), work plan (green), deadlines (vertical lines).", "burndown"))
+
+    doc.add(Heading("Breakdown by region and status"), _region_table(fig.regions))
+    doc.add(Blank("(g)", "Circumstances that impeded the ability of the State Party to destroy "
+                  "all cluster munition remnants during the initial ten-year period (and any "
+                  "previous extension), and those that may impede it during the extension."),
+            Blank("(h)", "The humanitarian, social, economic and environmental implications of "
+                  "the extension."),
+            Blank("(i)", "Any other information relevant to the request."))
+    return doc
+
+
+def _long(day: dt.date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def _d(day: dt.date | None) -> str:
+    return _long(day) if day else "not within the forecast horizon"
+
+
+def _reconciliation_table(fig: RequestFigures) -> Table:
+    rows: list[tuple[str, str, float]] = [
+        ("area recorded by entry into force", "", fig.recorded_by_eif_m2),
+        ("+ present at entry into force, recorded later", "", fig.recorded_later_baseline_m2),
+        ("- released before entry into force", "", -fig.released_before_eif_m2),
+        ("= area at entry into force", "(d)", fig.area_at_eif_m2),
+        ("+ discovered after entry into force", "(d)", fig.discovered_after_eif_m2),
+        ("- cancelled since entry into force", "(e)", -fig.cancelled_m2),
+        ("- reduced since entry into force", "(e)", -fig.reduced_m2),
+        ("- cleared since entry into force", "(e)", -fig.cleared_m2),
+        ("= remaining to be cleared", "(f)", fig.remaining_m2),
+    ]
+    cells = [[a, b, _n(v), f"{v / 1e6:,.3f}"] for a, b, v in rows]
+    if fig.independent_remaining_m2 is not None:
+        cells.append(["check: remaining by global union of all polygons", "(f)",
+                      _n(fig.independent_remaining_m2),
+                      f"{fig.independent_remaining_m2 / 1e6:,.3f}"])
+    cells.append(["difference (must be within 1 m²)", "",
+                  f"{fig.reconciliation_gap_m2:,.2f}", ""])
+    return Table(["", "item", "area [m²]", "area [km²]"], cells,
+                 caption="Reconciliation: (d) - (e) = (f)", numeric=[False, False, True, True],
+                 total_rows=2 if fig.independent_remaining_m2 is not None else 1)
+
+
+def _plan_table(plan: pd.DataFrame) -> Table:
+    methods = [m for m in METHODS if f"{m}_m2" in plan.columns]
+    rows = [[str(r["year"]), f"{r['period_end']:%d %b %Y}",
+             *[_n(r[f"{m}_m2"]) for m in methods], _n(r["target_m2"]), _n(r["remaining_m2"])]
+            for _, r in plan.iterrows()]
+    rows.append(["total", "", *[_n(plan[f"{m}_m2"].sum()) for m in methods],
+                 _n(plan["target_m2"].sum()), ""])
+    return Table(["year", "benchmark date", *[f"{m} [m²]" for m in methods],
+                  "to release [m²]", "remaining after [m²]"], rows,
+                 caption="Yearly benchmarks to zero",
+                 numeric=[False, False, *[True] * (len(methods) + 2)], total_rows=1)
+
+
+def _region_table(regions: pd.DataFrame) -> Table:
+    rows = [[str(r["region"]), str(r["status"]), _n(r["known_m2"]), _n(r["cancelled_m2"]),
+             _n(r["reduced_m2"]), _n(r["cleared_m2"]), _n(r["remaining_m2"])]
+            for _, r in regions.iterrows()]
+    rows.append(["total", "", *[_n(regions[c].sum()) for c in
+                                ("known_m2", "cancelled_m2", "reduced_m2", "cleared_m2",
+                                 "remaining_m2")]])
+    return Table(["region", "status", "recorded [m²]", "cancelled [m²]", "reduced [m²]",
+                  "cleared [m²]", "remaining [m²]"], rows,
+                 caption="Area by region and status (SHA: suspected, CHA: confirmed hazardous "
+                         "area), all releases to date",
+                 numeric=[False, False, *[True] * 5], total_rows=1)
+
+
+# -- Article 7 -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Article7Figures:
+    """Figures of an Article 7 report for one calendar year [m²]."""
+
+    year: int
+    start: Status
+    end: Status
+    regions_end: pd.DataFrame
+    released_by_region: pd.DataFrame
+    hazards: pd.DataFrame
+
+    @property
+    def discovered_in_year_m2(self) -> float:
+        """Area newly recorded during the year."""
+        return self.end.known_m2 - self.start.known_m2
+
+    def released_in_year_m2(self, method: str | None = None) -> float:
+        """Area released during the year, by one method or in all."""
+        if method is None:
+            return self.end.released_m2 - self.start.released_m2
+        return float(getattr(self.end, f"{method}_m2") - getattr(self.start, f"{method}_m2"))
+
+
+def article7_figures(ledger: Ledger, year: int, hazards: gpd.GeoDataFrame | None = None
+                     ) -> Article7Figures:
+    """Contaminated areas at the end of ``year`` and areas released during it.
+
+    ``hazards`` (the store layer) adds each remaining hazard's location (centroid, WGS 84) and
+    munition type to the list.
+    """
+    start, end = dt.date(year - 1, 12, 31), dt.date(year, 12, 31)
+    s0, s1 = ledger.status(start), ledger.status(end)
+    b0, b1 = ledger.breakdown(start), ledger.breakdown(end)
+    keys = ["region", "status"]
+    cols = [f"{m}_m2" for m in (*METHODS, "released")]
+    merged = b1.set_index(keys)[cols].sub(b0.set_index(keys)[cols], fill_value=0.0)
+    merged = merged.reset_index()
+    released = merged[merged["released_m2"].abs() > 0.5].reset_index(drop=True)
+    per = ledger.remaining_by_hazard(end)
+    per = per[per["remaining_m2"] > 1.0].reset_index(drop=True)
+    if hazards is not None and len(per):
+        h = hazards.set_index(hazards["hazard_id"].astype(str))
+        h = h[~h.index.duplicated()]
+        ids = per["hazard_id"].astype(str)
+        found = ids.isin(h.index)
+        geo = h.loc[ids[found]]
+        centroids = geo.geometry.to_crs(ledger.crs).centroid.to_crs(4326)
+        lat = np.full(len(per), np.nan)
+        lon = np.full(len(per), np.nan)
+        lat[found.to_numpy()] = centroids.y.to_numpy()
+        lon[found.to_numpy()] = centroids.x.to_numpy()
+        per["lat"], per["lon"] = lat, lon
+        if "munition_type" in h.columns:
+            per["munition_type"] = [h.at[i, "munition_type"] if f else None
+                                    for i, f in zip(ids, found, strict=True)]
+    return Article7Figures(year, s0, s1, b1, released, per)
+
+
+MAX_HAZARD_ROWS = 1000
+
+
+def article7_document(fig: Article7Figures, programme: Programme) -> Document:
+    """Article 7(1)(h) and (i) for one calendar year, as a :class:`Document`."""
+    y = fig.year
+    doc = Document(f"{programme.name}: Article 7 report, calendar year {y}, items (h) and (i)")
+    s0, s1 = fig.start, fig.end
+    doc.add(Paragraph(f"Figures from the programme's records at 31 December {y - 1} and 31 "
+                      f"December {y}; areas are unions of recorded polygons in square metres "
+                      f"({s1.area_method})."),
+            Heading("(h) Size and location of contaminated areas"),
+            Paragraph(f"Contaminated area at 31 December {y}: {both(s1.remaining_m2)} in "
+                      f"{int((fig.hazards['remaining_m2'] > 1.0).sum())} recorded hazardous "
+                      "area(s)."),
+            _region_table(fig.regions_end))
+    rows = []
+    shown = fig.hazards.sort_values("remaining_m2", ascending=False).head(MAX_HAZARD_ROWS)
+    has_loc = "lat" in shown.columns
+    for _, r in shown.iterrows():
+        row = [str(r["hazard_id"]), str(r["region"] or ""), str(r["status"] or ""),
+               _n(r["remaining_m2"])]
+        if has_loc:
+            row += ["" if math.isnan(r["lat"]) else f"{r['lat']:.5f}",
+                    "" if math.isnan(r["lon"]) else f"{r['lon']:.5f}",
+                    str(r.get("munition_type") or "")]
+        rows.append(row)
+    columns = ["hazard", "region", "status", "remaining [m²]"]
+    if has_loc:
+        columns += ["lat (WGS 84)", "lon (WGS 84)", "munition type"]
+    doc.add(Table(columns, rows, caption="Hazardous areas remaining, largest first",
+                  numeric=[False, False, False, True, True, True, False]))
+    if len(fig.hazards) > MAX_HAZARD_ROWS:
+        doc.add(Paragraph(f"{len(fig.hazards) - MAX_HAZARD_ROWS} smaller areas are not "
+                          "listed; export them with `planner article7 --csv`.", "note"))
+    doc.add(Blank("(h)", "Type and quantity of each type of cluster munition remnant, and when "
+                  "they were used, as far as known."))
+    doc.add(Heading("(i) Status and progress of clearance"),
+            Table(["", "area [m²]", "area [km²]"], [
+                [f"contaminated at 31 December {y - 1}", _n(s0.remaining_m2),
+                 f"{s0.remaining_m2 / 1e6:,.3f}"],
+                [f"+ discovered in {y}", _n(fig.discovered_in_year_m2),
+                 f"{fig.discovered_in_year_m2 / 1e6:,.3f}"],
+                *[[f"- {m} in {y}", _n(-fig.released_in_year_m2(m)),
+                   f"{-fig.released_in_year_m2(m) / 1e6:,.3f}"] for m in METHODS],
+                [f"= contaminated at 31 December {y}", _n(s1.remaining_m2),
+                 f"{s1.remaining_m2 / 1e6:,.3f}"]],
+                caption=f"Areas released in {y}, reconciled", numeric=[False, True, True],
+                total_rows=1),
+            Table(["region", "status", *[f"{m} [m²]" for m in METHODS], "released [m²]"],
+                  [[str(r["region"]), str(r["status"]),
+                    *[_n(r[f"{m}_m2"]) for m in (*METHODS, "released")]]
+                   for _, r in fig.released_by_region.iterrows()],
+                  caption=f"Areas released in {y} by region and status",
+                  numeric=[False, False, True, True, True, True]),
+            Blank("(i)", "Quantities and types of remnants destroyed, and the location of "
+                  "areas cleared beyond what the tables show."))
+    return doc
