@@ -384,6 +384,10 @@ def demo(store: Annotated[Path, typer.Option("--store", "-s", help="Where to bui
               f"{store}`", markup=False)
 
 
+# the deadline, forecast and report commands live in their own module
+from planner import cli_reports  # noqa: E402, F401
+
+
 def main() -> None:  # pragma: no cover - console entry point
     """Run the CLI."""
     app()

@@ -61,3 +61,66 @@ def test_demo_command(tmp_path: Path) -> None:
     assert "(f) remaining" in text and "Reconciliation gap 0.000" in text.replace("\n", " ")
 
 
+
+
+def _demo(tmp_path: Path) -> str:
+    from planner.demo import build_demo_store
+
+    store = tmp_path / "demo.gpkg"
+    build_demo_store(store)
+    return str(store)
+
+
+def test_deadlines_extensions_and_hostilities(tmp_path: Path) -> None:
+    store = str(tmp_path / "p.gpkg")
+    assert run("init", store, "--name", "P", "--eif", "2011-08-01")[0] == 0
+    code, text = run("deadlines", "--store", store, "--json", "--meeting", "2021-05-20")
+    assert code == 0, text
+    d = json.loads(text)
+    assert d["groups"][0]["current_deadline"] == "2021-08-01"
+    assert d["filing_deadline"] == "2020-08-20"
+    code, text = run("grant-extension", "--store", store, "--years", "5", "--granted-on",
+                     "2020-11-16")
+    assert code == 0 and "2026-08-01" in text, text
+    code, text = run("add-hostilities", "2019 conflict", "--store", store, "--ended-on",
+                     "2019-03-31", "--region", "East")
+    assert code == 0 and "2029-03-31" in text, text
+    groups = json.loads(run("deadlines", "--store", store, "--json")[1])["groups"]
+    assert [g["current_deadline"] for g in groups] == ["2026-08-01", "2029-03-31"]
+    code, text = run("grant-extension", "--store", store, "--years", "6")
+    assert code == 1 and "4(5)" in text
+    code, text = run("grant-extension", "--store", store)
+    assert code == 1 and "--years or --months" in text
+
+
+def test_forecast_extension_request_and_article7_on_the_demo(tmp_path: Path) -> None:
+    store = _demo(tmp_path)
+    code, text = run("forecast", "--store", store, "--json", "--as-of", "2024-12-31")
+    assert code == 0, text
+    f = json.loads(text)
+    assert f["deadline"] == "2026-08-01" and f["method"].startswith("bootstrap")
+    assert f["completion"]["P10"] <= f["completion"]["P50"] <= f["completion"]["P90"]
+    doubled = 2 * f["release_m2_per_year"]
+    code, text = run("forecast", "--store", store, "--json", "--as-of", "2024-12-31",
+                     "--capacity", f"cleared:1:{doubled / 200:.0f}:200")
+    g = json.loads(text)
+    assert code == 0 and g["scenario"]["kind"] == "capacity"
+    assert g["completion"]["P50"] < f["completion"]["P50"]
+    code, text = run("forecast", "--store", store, "--capacity", "cleared:4")
+    assert code == 1 and "METHOD:TEAMS" in text
+
+    for suffix in ("docx", "html", "md"):
+        target = tmp_path / f"request.{suffix}"
+        code, text = run("extension-request", "--store", store, "--out", str(target),
+                         "--as-of", "2024-12-31")
+        assert code == 0 and target.exists(), text
+        assert "(f) remaining 1,352,724 m²" in text.replace("\n", " ")
+    code, text = run("extension-request", "--store", store, "--out", str(tmp_path / "r.pdf"))
+    assert code == 1 and "suffix" in text
+
+    code, text = run("article7", "--store", store, "--year", "2024", "--csv",
+                     str(tmp_path / "h.csv"))
+    assert code == 0 and "(h) Size and location" in text, text
+    with (tmp_path / "h.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and {"hazard_id", "remaining_m2", "lat", "lon"} <= set(rows[0])
