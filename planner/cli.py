@@ -380,8 +380,15 @@ def demo(store: Annotated[Path, typer.Option("--store", "-s", help="Where to bui
         last = ledger.last_day or dt.date.today()
         when = _date(at, "--at") or dt.date(last.year, 12, 31)
         out.print(status_table(st.programme(), ledger.status(when)))
-    out.print(f"store written to {store}: open it in QGIS, or try `planner series --store "
-              f"{store}`", markup=False)
+        from planner.forecast import forecast
+
+        f = forecast(ledger, st.programme(), as_of=when)
+    out.print(f"forecast ({f.scenario.name}): completion P10 {f.completion_p10}, P50 "
+              f"{f.completion_p50}, P90 {f.completion_p90}; deadline in force {f.deadline}. "
+              f"{f.statement}", markup=False)
+    out.print(f"store written to {store}: open it in QGIS, or try `planner forecast --store "
+              f"{store}` and `planner extension-request --store {store} --out request.docx`",
+              markup=False)
 
 
 # the deadline, forecast and report commands live in their own module

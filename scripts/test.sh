@@ -4,6 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet -e ".[test]"
+# browser tests render pages in Debian's Chromium (no browser download at test time)
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${PLANNER_CHROMIUM:-}" ]; then
+    echo "installing Debian's chromium for the browser tests" >&2
+    SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO="sudo"
+    if ! ($SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+          $SUDO apt-get install -y -qq chromium >/dev/null); then
+        echo "WARNING: could not install chromium: the browser tests will be SKIPPED" >&2
+    fi
+fi
 python3 -m ruff check planner tests bench
 python3 -m mypy
 python3 -m pytest --nbmake notebooks tests planner "$@"
