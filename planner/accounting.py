@@ -33,7 +33,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -45,11 +45,15 @@ from planner.areas import equal_area_crs
 from planner.errors import InputError
 from planner.layers import METHODS
 
+if TYPE_CHECKING:
+    from planner.store import Store
+
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
 Progress = Callable[[str, float], None]
 RECONCILE_TOLERANCE_M2 = 1.0
+_PAIR_CHUNK = 50_000
 
 # priority on a tie of dates: the strongest evidence first
 _METHOD_RANK = {"cleared": 0, "reduced": 1, "cancelled": 2}
@@ -441,8 +445,11 @@ def build_ledger(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame, *, eif: 
         # a release piece inside a hazard piece overlaps it by its whole area: no cutting
         inside = shapely.contains_properly(h_pieces[ph], r_pieces[pr])
         pa = np.where(inside, r_area[pr], 0.0)
-        cut = ~inside
-        pa[cut] = shapely.area(shapely.intersection(h_pieces[ph[cut]], r_pieces[pr[cut]]))
+        cut = np.flatnonzero(~inside)
+        # in chunks, so that only a chunk of intersection geometries is alive at a time
+        for lo in range(0, len(cut), _PAIR_CHUNK):
+            c = cut[lo:lo + _PAIR_CHUNK]
+            pa[c] = shapely.area(shapely.intersection(h_pieces[ph[c]], r_pieces[pr[c]]))
         keep = pa > 0
         ph, pr, pa = ph[keep], pr[keep], pa[keep]
     else:
@@ -468,6 +475,26 @@ def build_ledger(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame, *, eif: 
         pair_hazard=ph.astype(np.int64), pair_release=pr.astype(np.int64),
         pair_area_m2=np.asarray(pa, dtype=float),
     )
+
+
+def ledger_from_store(store: Store, *, progress: Progress | None = None) -> Ledger:
+    """:func:`build_ledger` on a store's hazards and releases, holding each layer once.
+
+    The equal-area CRS is centred on the hazards (on the releases when there are none), and
+    the releases are reprojected as they are read, so a large programme never has both the
+    stored and the reprojected geometries of its biggest layer in memory.
+    """
+    programme = store.programme()
+    hazards = store.read("hazards")
+    if len(hazards):
+        crs = equal_area_crs(hazards)
+        hazards = hazards.to_crs(crs)
+        releases = store.read("releases", crs=crs)
+    else:
+        releases = store.read("releases")
+        crs = equal_area_crs(releases) if len(releases) else pyproj.CRS.from_epsg(6933)
+        releases = releases.to_crs(crs) if len(releases) else releases
+    return build_ledger(hazards, releases, eif=programme.eif, crs=crs, progress=progress)
 
 
 def status_direct(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame, at: dt.date, *,

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from planner.accounting import Ledger, Status, build_ledger, period_ends, status_direct
+from planner.accounting import Ledger, Status, ledger_from_store, period_ends, status_direct
 from planner.errors import PlannerError, ValidationError
 from planner.ingest import IngestOptions, ingest
 from planner.layers import METHODS, LayerName
@@ -222,10 +222,8 @@ def ingest_releases(file: _FILE, store: StoreOpt, crs: _CRS = None, layer: _LAYE
 
 
 def _ledger(st: Store, show_progress: bool) -> Ledger:
-    programme = st.programme()
     with _progress(show_progress) as tell:
-        return build_ledger(st.read("hazards"), st.read("releases"), eif=programme.eif,
-                            progress=tell)
+        return ledger_from_store(st, progress=tell)
 
 
 def km2(m2: float) -> str:

@@ -66,8 +66,12 @@ class Store(Protocol):
         """Replace the programme's free-form settings (extensions, overrides)."""
         ...
 
-    def read(self, layer: LayerName) -> gpd.GeoDataFrame:
-        """All features of ``hazards`` or ``releases``, in the store CRS."""
+    def read(self, layer: LayerName, crs: pyproj.CRS | None = None) -> gpd.GeoDataFrame:
+        """All features of ``hazards`` or ``releases``, in the store CRS or in ``crs``.
+
+        With ``crs`` the geometries are reprojected as they are read, so a large layer is
+        never held twice.
+        """
         ...
 
     def imports(self) -> pd.DataFrame:
@@ -308,23 +312,28 @@ class GeoPackageStore:
                         "(key) DO UPDATE SET value = excluded.value", (json.dumps(settings),))
 
     # -- reading -------------------------------------------------------------------------
-    def read(self, layer: LayerName) -> gpd.GeoDataFrame:
+    def read(self, layer: LayerName, crs: pyproj.CRS | None = None) -> gpd.GeoDataFrame:
         columns = COLUMNS[layer]
         names = [c.name for c in columns]
-        crs = self._crs
+        source = self._crs
+        target = source if crs is None else pyproj.CRS.from_user_input(crs)
+        reproject = not pyproj.CRS.from_user_input(source).is_exact_same(target)
         chunks: list[np.ndarray] = []
         values: list[list[Any]] = [[] for _ in columns]
         with self._connect() as con:
             cur = con.execute(f"SELECT geom, {', '.join(names)} FROM {layer} ORDER BY fid")
             # in chunks, so that only one chunk of raw rows and blobs is alive at a time
             while rows := cur.fetchmany(_READ_CHUNK):
-                chunks.append(shapely.from_wkb([_wkb_from_blob(r[0]) for r in rows]))
+                chunk = shapely.from_wkb([_wkb_from_blob(r[0]) for r in rows])
+                if reproject:
+                    chunk = np.asarray(gpd.GeoSeries(chunk, crs=source).to_crs(target).values)
+                chunks.append(chunk)
                 for i, column_values in enumerate(values):
                     column_values.extend(r[i + 1] for r in rows)
                 del rows
         geoms: Any = np.concatenate(chunks) if chunks else []
         data = {c.name: _column_values(c, v) for c, v in zip(columns, values, strict=True)}
-        return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
+        return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=target), crs=target)
 
     def imports(self) -> pd.DataFrame:
         with self._connect() as con:

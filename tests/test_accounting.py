@@ -193,3 +193,16 @@ def test_accounting_invariants(prog: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]) 
     assert ledger.status(last).released_m2 <= shapely.union_all(h.geometry).area + TOL
     assert ledger.status(last).remaining_m2 == pytest.approx(
         status_direct(h, r, last, crs=ledger.crs), abs=0.5)
+
+
+def test_ledger_from_store_gives_the_same_figures_as_build_ledger(demo_store: Store) -> None:
+    from planner.accounting import ledger_from_store
+
+    p = demo_store.programme()
+    a = build_ledger(demo_store.read("hazards"), demo_store.read("releases"), eif=p.eif)
+    b = ledger_from_store(demo_store)
+    for at in (dt.date(2011, 8, 1), dt.date(2018, 12, 31), dt.date(2024, 12, 31)):
+        sa, sb = a.status(at), b.status(at)
+        assert sb.remaining_m2 == pytest.approx(sa.remaining_m2, abs=0.01)
+        assert sb.cleared_m2 == pytest.approx(sa.cleared_m2, abs=0.01)
+        assert sb.discovered_m2 == pytest.approx(sa.discovered_m2, abs=0.01)

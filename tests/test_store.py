@@ -4,6 +4,7 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pyogrio
 import pytest
 import shapely
@@ -82,3 +83,17 @@ def test_settings_round_trip(make_store: Callable[..., Store]) -> None:
     store = make_store()
     store.set_settings({"extensions": [{"years": 5}]})
     assert store.programme().settings == {"extensions": [{"years": 5}]}
+
+
+def test_read_can_reproject_as_it_reads(demo_store: Store) -> None:
+    from planner.areas import equal_area_crs
+
+    stored = demo_store.read("releases")
+    crs = equal_area_crs(stored)
+    read = demo_store.read("releases", crs=crs)
+    assert read.crs.is_exact_same(crs)
+    expected = stored.to_crs(crs)
+    assert len(read) == len(stored)
+    assert shapely.equals_exact(np.asarray(read.geometry.values),
+                                np.asarray(expected.geometry.values), tolerance=1e-6).all()
+    assert (read["release_id"] == stored["release_id"]).all()
