@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -438,7 +437,7 @@ def forecast(ledger: Ledger, programme: Programme, scenario: Scenario | None = N
     """
     scenario = scenario or Scenario()
     groups = deadline_groups(programme)
-    chosen = _choose_group(groups, group)
+    chosen = group_by_name(groups, group)
     if len(groups) > 1:
         names = assign_groups(ledger.hazard_ids, ledger.hazard_region, groups)
         ledger = ledger.subset(names == chosen.name)
@@ -542,10 +541,6 @@ def forecast(ledger: Ledger, programme: Programme, scenario: Scenario | None = N
         completion_p10=q["P10"], completion_p50=q["P50"], completion_p90=q["P90"],
         probability_by_deadline=probability, required_release_m2_per_year=required,
         years_needed=years_needed, statement=statement, fan=fan, completion_days=days)
-
-
-def _choose_group(groups: Sequence[DeadlineGroup], name: str | None) -> DeadlineGroup:
-    return group_by_name(groups, name)
 
 
 def _fan(ends: np.ndarray, remaining: float, left: np.ndarray, days: np.ndarray
