@@ -154,11 +154,13 @@ def select_hazards(hazards: gpd.GeoDataFrame, *, ids: Sequence[str] = (),
     return hazards[keep]
 
 
-def remaining_hazards(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame, at: dt.date
-                      ) -> gpd.GeoDataFrame:
+def remaining_hazards(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame, at: dt.date,
+                      *, min_part_m2: float = 10.0) -> gpd.GeoDataFrame:
     """Hazards recorded by ``at`` minus the land released by ``at``; fully released ones drop.
 
-    The geometry is what is still contaminated: that is what gets marked.
+    The geometry is what is still contaminated: that is what gets marked. Parts smaller than
+    ``min_part_m2`` (slivers left where release and hazard outlines almost coincide) are
+    dropped, so nobody is sent to fence a 2 m² crumb.
     """
     t = pd.Timestamp(at)
     h = hazards[pd.to_datetime(hazards["recorded_on"]) <= t]
@@ -172,10 +174,19 @@ def remaining_hazards(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame, at:
         for i in np.unique(hi):
             geoms[i] = shapely.difference(geoms[i], shapely.union_all(rg[ri[hi == i]]))
     out = h.copy()
-    out.geometry = gpd.GeoSeries(geoms, index=h.index, crs=h.crs)
-    area = shapely.area(np.asarray(out.to_crs(equal_area_crs(out)).geometry.values)) if len(
-        out) else np.zeros(0)
-    return out[area > 1.0]
+    if not len(out):
+        return out
+    ea = equal_area_crs(out)
+    to_ea = pyproj.Transformer.from_crs(out.crs, ea, always_xy=True)
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    part_area = shapely.area(shapely.transform(parts, lambda xy: np.column_stack(
+        to_ea.transform(xy[:, 0], xy[:, 1]))))
+    big = part_area >= min_part_m2
+    kept = np.full(len(geoms), None, dtype=object)
+    for i in np.unique(owner[big]):
+        kept[i] = shapely.union_all(parts[big & (owner == i)])
+    out.geometry = gpd.GeoSeries(kept, index=h.index, crs=h.crs)
+    return out[~out.geometry.isna()]
 
 
 # -- geometry helpers ------------------------------------------------------------------------
