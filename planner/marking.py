@@ -256,12 +256,30 @@ def stations(ring: shapely.LinearRing, spacing_m: float, corner_angle_deg: float
     return pts, out_normals, is_corner
 
 
+def _polygons(geom: Any) -> list[shapely.Polygon]:
+    """The polygons in any geometry (collections flattened, lines and points dropped)."""
+    if geom is None or geom.is_empty:
+        return []
+    if isinstance(geom, shapely.Polygon):
+        return [geom]
+    if hasattr(geom, "geoms"):
+        return [p for part in geom.geoms for p in _polygons(part)]
+    return []
+
+
+def _polygonal(geoms: np.ndarray) -> np.ndarray:
+    """Valid polygonal geometries (what make_valid turns into lines is dropped)."""
+    out = np.empty(len(geoms), dtype=object)
+    for i, g in enumerate(shapely.make_valid(geoms)):
+        polys = _polygons(g)
+        out[i] = polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
+    return out
+
+
 def _rings(geom: Any) -> list[tuple[str, shapely.LinearRing]]:
     """The rings of an oriented (multi)polygon, labelled outer or hole."""
     out: list[tuple[str, shapely.LinearRing]] = []
-    for poly in getattr(geom, "geoms", [geom]):
-        if poly.is_empty:
-            continue
+    for poly in _polygons(geom):
         out.append(("outer", poly.exterior))
         out.extend(("hole", r) for r in poly.interiors)
     return out
@@ -280,9 +298,17 @@ def _bearings(points: np.ndarray, normals: np.ndarray, to_ll: pyproj.Transformer
 
 
 def _geodesic_lengths(geoms: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
-    ll = gpd.GeoSeries(geoms, crs=crs).to_crs(WGS84)
-    return np.array([_GEOD.geometry_length(g) if g is not None and not g.is_empty else 0.0
-                     for g in ll])
+    """Geodesic length on WGS 84 of each (multi)line [m], vectorised over all segments."""
+    geoms = np.asarray(geoms, dtype=object)
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    xy, part = shapely.get_coordinates(parts, return_index=True)
+    if len(xy) < 2:
+        return np.zeros(len(geoms))
+    lon, lat = pyproj.Transformer.from_crs(crs, WGS84, always_xy=True).transform(
+        xy[:, 0], xy[:, 1])
+    same = part[1:] == part[:-1]   # segments within one part only
+    _, _, dist = _GEOD.inv(lon[:-1][same], lat[:-1][same], lon[1:][same], lat[1:][same])
+    return np.bincount(owner[part[1:][same]], weights=dist, minlength=len(geoms))
 
 
 # -- the plan --------------------------------------------------------------------------------
@@ -354,8 +380,8 @@ def marking_plan(hazards: gpd.GeoDataFrame, options: MarkingOptions | None = Non
                else base)
     fence = (shapely.buffer(base, options.fence_margin_m, **style)
              if options.fence_margin_m > 0 else base)
-    marking = shapely.orient_polygons(shapely.make_valid(marking))
-    fence = shapely.orient_polygons(shapely.make_valid(fence))
+    marking = shapely.orient_polygons(_polygonal(marking))
+    fence = shapely.orient_polygons(_polygonal(fence))
 
     # 2. signs and posts
     sign_rows = _place(marking, options.sign_spacing_m, options.corner_angle_deg, to_ll)
@@ -461,10 +487,7 @@ def _place(polys: np.ndarray, spacing: float, corner_deg: float, to_ll: pyproj.T
 def _points_frame(rows: dict[str, np.ndarray], enc_ids: np.ndarray, metric: pyproj.CRS,
                   prefix: str) -> gpd.GeoDataFrame:
     enc = enc_ids[rows["group"]] if len(rows["group"]) else np.empty(0, dtype=object)
-    number = np.zeros(len(enc), dtype=np.int64)
-    for e in np.unique(enc):
-        sel = enc == e
-        number[sel] = np.arange(1, int(sel.sum()) + 1)
+    number = pd.Series(enc).groupby(enc, sort=False).cumcount().to_numpy() + 1
     epsg = metric.to_epsg()
     df = pd.DataFrame({
         f"{'sign' if prefix == 'S' else 'post'}_id": [f"{e}-{prefix}{k:03d}"

@@ -124,3 +124,28 @@ def test_forecast_extension_request_and_article7_on_the_demo(tmp_path: Path) -> 
     with (tmp_path / "h.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert rows and {"hazard_id", "remaining_m2", "lat", "lon"} <= set(rows[0])
+
+
+def test_marking_plan_and_map_commands(tmp_path: Path) -> None:
+    import pyogrio
+
+    store = _demo(tmp_path)
+    out = tmp_path / "plan.gpkg"
+    code, text = run("marking-plan", "--store", store, "--out", str(out), "--at", "2024-12-31",
+                     "--region", "Khoun", "--kml", "--gpx", "--csv", "--price-sign", "25",
+                     "--json")
+    assert code == 0, text
+    d = json.loads(text)
+    assert d["totals"]["signs"] > 0 and d["totals"]["cost"] > 0
+    signs = pyogrio.read_dataframe(out, layer="signs")
+    assert len(signs) == d["totals"]["signs"]
+    for name in ("plan.kml", "plan.gpx", "plan_signs.csv"):
+        assert (tmp_path / name).exists()
+    code, text = run("map", "--store", store, "--out", str(tmp_path / "map.html"), "--plan",
+                     str(out))
+    assert code == 0 and (tmp_path / "map.html").stat().st_size > 100_000, text
+    code, text = run("marking-plan", "--store", store, "--out", str(out), "--id", "NOPE")
+    assert code == 1 and "no hazard with id NOPE" in text
+    code, text = run("marking-plan", "--store", store, "--out", str(out), "--sign-spacing-m",
+                     "0", "--join", "bevel")
+    assert code == 1 and "sign_spacing_m" in text and "join" in text
