@@ -48,6 +48,22 @@ def build(n: int, folder: Path) -> Path:
     return path
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process [MiB].
+
+    Linux's VmHWM belongs to this process image alone; ``ru_maxrss`` would also count the
+    memory of the parent at the moment it forked us (the 2 GB of a parent that had just built
+    a 100,000-hazard store), which made earlier figures too high.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run_step(step: str, path: str) -> dict[str, float]:
     import numpy as np
     import shapely
@@ -76,7 +92,7 @@ def run_step(step: str, path: str) -> dict[str, float]:
             assert len(df) == 15
             total = float(df["remaining_m2"].iloc[-1])
     seconds = time.perf_counter() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     return {"seconds": seconds, "peak_mb": peak_mb, "value": total,
             "hazards": counts[0], "releases": counts[1]}
 
@@ -86,16 +102,22 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--step", choices=STEPS)
     parser.add_argument("--store")
+    parser.add_argument("--build", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step:  # child process
         print(json.dumps(run_step(args.step, args.store)))
+        return
+    if args.build:  # child process: build the store, so the parent stays small
+        print(build(args.build, Path(args.store)))
         return
     print(f"{'hazards':>8} {'releases':>9} {'step':>7} {'seconds':>8} {'peak MB':>8} "
           f"{'x floor':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             t0 = time.perf_counter()
-            path = build(n, Path(tmp))
+            path = Path(subprocess.run(
+                [sys.executable, __file__, "--build", str(n), "--store", tmp],
+                capture_output=True, text=True, check=True).stdout.strip())
             print(f"# built {path.name} in {time.perf_counter() - t0:.1f} s "
                   f"({path.stat().st_size / 1e6:.1f} MB)", flush=True)
             floor = None

@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -101,8 +103,31 @@ def _pieces(geoms: np.ndarray, order: np.ndarray) -> np.ndarray:
     for r in range(int(within.max()) + 1):
         sel = within == r
         li = left[sel]
-        pieces[li] = shapely.difference(pieces[li], geoms[right[sel]])
+        pieces[li] = _threaded(shapely.difference, pieces[li], geoms[right[sel]])
     return pieces
+
+
+_THREADS = max(1, min(4, os.cpu_count() or 1))
+_MIN_CHUNK = 2_000
+
+
+def _threaded(fn: Callable[..., np.ndarray], *arrays: np.ndarray) -> np.ndarray:
+    """``fn`` over aligned arrays, split across threads (GEOS releases the GIL).
+
+    Falls back to one call for small inputs or one core; the result is the same either way.
+    """
+    n = len(arrays[0])
+    if _THREADS < 2 or n < 2 * _MIN_CHUNK:
+        return fn(*arrays)
+    bounds = np.linspace(0, n, _THREADS + 1).astype(int)
+    with ThreadPoolExecutor(_THREADS) as pool:
+        parts = list(pool.map(lambda i: fn(*(a[bounds[i]:bounds[i + 1]] for a in arrays)),
+                              range(_THREADS)))
+    return np.concatenate(parts)
+
+
+def _overlap_area(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return shapely.area(shapely.intersection(a, b))
 
 
 @dataclass(frozen=True)
@@ -439,9 +464,11 @@ def build_ledger(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame, *, eif: 
     tell("measuring overlaps of hazards and releases", 0.7)
     h_area = shapely.area(h_pieces) if len(h_pieces) else np.zeros(0)
     r_area = shapely.area(r_pieces) if len(r_pieces) else np.zeros(0)
-    if len(h_pieces) and len(r_pieces):
-        tree = shapely.STRtree(r_pieces)
+    live = np.flatnonzero(r_area > 0)   # releases wholly under earlier ones add nothing
+    if len(h_pieces) and len(live):
+        tree = shapely.STRtree(r_pieces[live])
         ph, pr = tree.query(h_pieces, predicate="intersects")
+        pr = live[pr]
         # a release piece inside a hazard piece overlaps it by its whole area: no cutting
         inside = shapely.contains_properly(h_pieces[ph], r_pieces[pr])
         pa = np.where(inside, r_area[pr], 0.0)
@@ -449,7 +476,7 @@ def build_ledger(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame, *, eif: 
         # in chunks, so that only a chunk of intersection geometries is alive at a time
         for lo in range(0, len(cut), _PAIR_CHUNK):
             c = cut[lo:lo + _PAIR_CHUNK]
-            pa[c] = shapely.area(shapely.intersection(h_pieces[ph[c]], r_pieces[pr[c]]))
+            pa[c] = _threaded(_overlap_area, h_pieces[ph[c]], r_pieces[pr[c]])
         keep = pa > 0
         ph, pr, pa = ph[keep], pr[keep], pa[keep]
     else:
