@@ -56,6 +56,7 @@ log.addHandler(logging.NullHandler())
 Progress = Callable[[str, float], None]
 RECONCILE_TOLERANCE_M2 = 1.0
 _PAIR_CHUNK = 50_000
+_CRUMB_M2 = 1e-6
 
 # priority on a tie of dates: the strongest evidence first
 _METHOD_RANK = {"cleared": 0, "reduced": 1, "cancelled": 2}
@@ -119,10 +120,12 @@ def _threaded(fn: Callable[..., np.ndarray], *arrays: np.ndarray) -> np.ndarray:
     n = len(arrays[0])
     if _THREADS < 2 or n < 2 * _MIN_CHUNK:
         return fn(*arrays)
-    bounds = np.linspace(0, n, _THREADS + 1).astype(int)
+    # more chunks than threads, so that one slow chunk does not leave a core idle
+    chunks = min(4 * _THREADS, max(_THREADS, n // _MIN_CHUNK))
+    bounds = np.linspace(0, n, chunks + 1).astype(int)
     with ThreadPoolExecutor(_THREADS) as pool:
         parts = list(pool.map(lambda i: fn(*(a[bounds[i]:bounds[i + 1]] for a in arrays)),
-                              range(_THREADS)))
+                              range(chunks)))
     return np.concatenate(parts)
 
 
@@ -464,7 +467,9 @@ def build_ledger(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame, *, eif: 
     tell("measuring overlaps of hazards and releases", 0.7)
     h_area = shapely.area(h_pieces) if len(h_pieces) else np.zeros(0)
     r_area = shapely.area(r_pieces) if len(r_pieces) else np.zeros(0)
-    live = np.flatnonzero(r_area > 0)   # releases wholly under earlier ones add nothing
+    # releases wholly under earlier ones add nothing; crumbs under a square millimetre are
+    # left out too (their total stays far below the 1 m² the figures reconcile to)
+    live = np.flatnonzero(r_area > _CRUMB_M2)
     if len(h_pieces) and len(live):
         tree = shapely.STRtree(r_pieces[live])
         ph, pr = tree.query(h_pieces, predicate="intersects")
