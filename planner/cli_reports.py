@@ -408,3 +408,63 @@ def map_cmd(store: StoreOpt,
         save_map(m, out_file)
     out.print(f"wrote {out_file}: open it in a browser (base-map tiles need the internet)",
               markup=False)
+
+
+# -- web service -----------------------------------------------------------------------------
+users_app = typer.Typer(no_args_is_help=True, help="Users of the web service and their tokens.")
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("add")
+def users_add(name: Annotated[str, typer.Argument(help="User name.")], store: StoreOpt,
+              role: Annotated[str, typer.Option(help="viewer, editor or admin.")] = "viewer"
+              ) -> None:
+    """Create a user and print their token (once: it is stored hashed)."""
+    from planner.users import add_user
+
+    with _errors():
+        token = add_user(open_store(store), name, role)
+    out.print(f"{name} ({role}) can now use this token; it is shown only this once:",
+              markup=False)
+    print(token)
+
+
+@users_app.command("list")
+def users_list(store: StoreOpt, as_json: JsonOpt = False) -> None:
+    """List the users (never their tokens)."""
+    with _errors():
+        users = open_store(store).users()
+    if as_json:
+        print(json.dumps(users, indent=2))
+        return
+    for u in users:
+        out.print(f"{u['name']}\t{u['role']}\t{u['created_at']}", markup=False)
+
+
+@users_app.command("remove")
+def users_remove(name: Annotated[str, typer.Argument(help="User name.")],
+                 store: StoreOpt) -> None:
+    """Remove a user; their token stops working at once."""
+    with _errors():
+        if not open_store(store).remove_user(name):
+            raise InputError(f"no user called {name!r}; see `planner users list`")
+    out.print(f"removed {name}", markup=False)
+
+
+@app.command()
+def serve(store: StoreOpt,
+          host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port.")] = 8000,
+          settings_file: Annotated[Path | None, typer.Option(
+              "--settings", help=".env-style file of PLANNER_* settings.")] = None) -> None:
+    """Run the web service (FastAPI on uvicorn) for one store."""
+    import uvicorn
+
+    from planner.api import create_app
+    from planner.settings import load_settings
+
+    with _errors():
+        settings = load_settings(str(store), settings_file)
+        application = create_app(settings)
+    err.print(f"serving {store} on http://{host}:{port} (API docs at /docs)", markup=False)
+    uvicorn.run(application, host=host, port=port, log_level="info")

@@ -33,6 +33,22 @@ class LayerChoiceError(InputError):
     """A file holds several layers and the user must choose one."""
 
 
+class TooLargeError(InputError):
+    """An upload, an archive or a geometry is bigger than the configured limit."""
+
+
+class AuthError(PlannerError):
+    """No valid API token was given (HTTP 401)."""
+
+
+class ForbiddenError(PlannerError):
+    """The token is valid but its role may not do this (HTTP 403)."""
+
+
+class NotFoundError(PlannerError):
+    """The thing asked for does not exist (HTTP 404)."""
+
+
 class DuplicateImportError(PlannerError):
     """The same file (same sha256) was already imported into the store."""
 

@@ -38,6 +38,7 @@ from planner.errors import (
     InputError,
     LayerChoiceError,
     Problem,
+    TooLargeError,
     UnsupportedFormatError,
     ValidationError,
 )
@@ -102,6 +103,8 @@ class IngestOptions:
         Turn evidence points into circles of this radius [m]; points are refused otherwise.
     max_edge_m : float
         Longest allowed distance between consecutive vertices [m]; longer ones are GPS jumps.
+    max_vertices : int, optional
+        Refuse files with more vertices than this (the web service sets it).
     today : datetime.date, optional
         Dates after this are refused as "in the future" (default: today).
     """
@@ -117,6 +120,7 @@ class IngestOptions:
     max_edge_m: float = 5_000.0
     today: dt.date | None = None
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    max_vertices: int | None = None
 
 
 @dataclass
@@ -892,6 +896,13 @@ def ingest(store: Store, kind: LayerName, path: str | Path,
     raw = read_file(path, layer=options.layer, limits=options.archive_limits)
     if len(raw) == 0:
         raise InputError(f"{path.name}: the file has no features; nothing was imported.")
+    if options.max_vertices is not None:
+        vertices = int(shapely.get_num_coordinates(np.asarray(raw.geometry.values)).sum())
+        if vertices > options.max_vertices:
+            raise TooLargeError(
+                f"{path.name}: {vertices:,} vertices, more than the limit of "
+                f"{options.max_vertices:,}; nothing was imported. Split the file, or simplify "
+                "the polygons in your GIS (a tolerance of 0.5 m keeps every survey detail).")
     features, problems = prepare(raw, kind, programme, source=path.name, options=options,
                                  existing_ids=store.ids(kind))
     record = ImportRecord(

@@ -31,7 +31,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from planner.errors import DuplicateImportError, StoreError, StoreNotFoundError
+from planner.errors import DuplicateImportError, InputError, StoreError, StoreNotFoundError
 from planner.layers import COLUMNS, ID_COLUMN, Column, LayerName
 from planner.programme import Programme
 
@@ -91,6 +91,26 @@ class Store(Protocol):
 
         Returns the new ``import_id``.
         """
+        ...
+
+    def add_user(self, name: str, role: str, token_sha256: str) -> None:
+        """Record a user of the web service with the hash of their token."""
+        ...
+
+    def users(self) -> list[dict[str, Any]]:
+        """Users (name, role, created_at); never their token hashes."""
+        ...
+
+    def user_by_token(self, token_sha256: str) -> dict[str, Any] | None:
+        """The user whose token has this hash, else None."""
+        ...
+
+    def remove_user(self, name: str) -> bool:
+        """Remove a user; False if there was none of that name."""
+        ...
+
+    def version(self) -> tuple[int, int]:
+        """Changes whenever features are added: (number of imports, last import id)."""
         ...
 
 
@@ -390,6 +410,12 @@ class GeoPackageStore:
                     raise DuplicateImportError(
                         f"{record.file_name}: this file (sha256 {record.sha256[:12]}…) was "
                         "already imported into this store; nothing was added.") from exc
+                if f"{layer}.{ID_COLUMN[layer]}" in str(exc):
+                    raise InputError(
+                        f"{record.file_name}: an id in this file is already used in {layer} "
+                        f"(another import may have landed first); nothing was added. Give "
+                        f"the features new ids, or --map {ID_COLUMN[layer]}= to generate "
+                        "them.") from exc
                 raise StoreError(f"{record.file_name}: the store refused the import ({exc}); "
                                  "nothing was added.") from exc
             except BaseException:
@@ -398,6 +424,47 @@ class GeoPackageStore:
                 raise
         log.info("import %s: %d %s from %s", import_id, len(features), layer, record.file_name)
         return import_id
+
+    # -- users of the web service --------------------------------------------------------
+    _USERS_DDL = ("CREATE TABLE IF NOT EXISTS users (fid INTEGER PRIMARY KEY AUTOINCREMENT, "
+                  "name TEXT NOT NULL UNIQUE, role TEXT NOT NULL, token_sha256 TEXT NOT NULL "
+                  "UNIQUE, created_at TEXT NOT NULL)")
+
+    def add_user(self, name: str, role: str, token_sha256: str) -> None:
+        with self._connect() as con:
+            con.execute(self._USERS_DDL)
+            try:
+                con.execute("INSERT INTO users (name, role, token_sha256, created_at) VALUES "
+                            "(?, ?, ?, ?)", (name, role, token_sha256,
+                                             dt.datetime.now(dt.UTC).isoformat(
+                                                 timespec="seconds")))
+            except sqlite3.IntegrityError as exc:
+                raise InputError(f"a user called {name!r} exists already; remove it first "
+                                 "(`planner users remove`) or choose another name") from exc
+
+    def users(self) -> list[dict[str, Any]]:
+        with self._connect() as con:
+            con.execute(self._USERS_DDL)
+            return [{"name": n, "role": r, "created_at": c} for n, r, c in con.execute(
+                "SELECT name, role, created_at FROM users ORDER BY name")]
+
+    def user_by_token(self, token_sha256: str) -> dict[str, Any] | None:
+        with self._connect() as con:
+            con.execute(self._USERS_DDL)
+            row = con.execute("SELECT name, role FROM users WHERE token_sha256 = ?",
+                              (token_sha256,)).fetchone()
+        return None if row is None else {"name": row[0], "role": row[1]}
+
+    def remove_user(self, name: str) -> bool:
+        with self._connect() as con:
+            con.execute(self._USERS_DDL)
+            return con.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount > 0
+
+    def version(self) -> tuple[int, int]:
+        with self._connect() as con:
+            n, last = con.execute("SELECT count(*), coalesce(max(fid), 0) FROM imports"
+                                  ).fetchone()
+        return int(n), int(last)
 
     @staticmethod
     def _extend_contents_bounds(con: sqlite3.Connection, layer: str, b: np.ndarray) -> None:
