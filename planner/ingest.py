@@ -903,15 +903,33 @@ def ingest(store: Store, kind: LayerName, path: str | Path,
                 f"{path.name}: {vertices:,} vertices, more than the limit of "
                 f"{options.max_vertices:,}; nothing was imported. Split the file, or simplify "
                 "the polygons in your GIS (a tolerance of 0.5 m keeps every survey detail).")
-    features, problems = prepare(raw, kind, programme, source=path.name, options=options,
-                                 existing_ids=store.ids(kind))
+    try:
+        features, problems = prepare(raw, kind, programme, source=path.name, options=options,
+                                     existing_ids=store.ids(kind))
+    except ValidationError as exc:
+        _raise_if_landed_meanwhile(store, digest, kind, path.name, exc)
+        raise
     record = ImportRecord(
         layer=kind, file_name=path.name, sha256=digest,
         crs_read=raw.crs.to_string() if raw.crs is not None else None,
         crs_given=options.crs, rows=len(features),
         warnings=[str(p) for p in problems],
         imported_at=dt.datetime.now(dt.UTC).replace(microsecond=0))
-    import_id = store.add(kind, features, record)
+    try:
+        import_id = store.add(kind, features, record)
+    except InputError as exc:   # ids taken by an import that landed while this one was read
+        _raise_if_landed_meanwhile(store, digest, kind, path.name, exc)
+        raise
     features["import_id"] = import_id
     return IngestResult(import_id=import_id, features=features, problems=problems,
                         record=record)
+
+
+def _raise_if_landed_meanwhile(store: Store, digest: str, kind: str, name: str,
+                               exc: Exception) -> None:
+    """Report a concurrent upload of the very same file as a duplicate, not as id clashes."""
+    landed = store.find_import(digest)
+    if landed is not None:
+        raise DuplicateImportError(
+            f"{name}: the same file was imported into {kind} a moment ago (import "
+            f"{landed['import_id']}); nothing was added.") from exc

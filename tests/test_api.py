@@ -1,0 +1,368 @@
+"""The web service: every endpoint and role, hostile uploads, concurrency, schema fuzzing."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import threading
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from shapely import box
+
+from planner.api import create_app, safe_file_name, status_for
+from planner.errors import ValidationError
+from planner.settings import Settings
+from planner.store import Store, open_store
+from planner.users import add_user
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+SHP_ZIP = DATA / "hazards_baseline_survey.zip"
+ROLES = ("anonymous", "viewer", "editor", "admin")
+
+
+@pytest.fixture(scope="module")
+def api_store(demo_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("api") / "api.gpkg"
+    shutil.copy(demo_store.location, path)  # type: ignore[attr-defined]
+    return path
+
+
+@pytest.fixture(scope="module")
+def tokens(api_store: Path) -> dict[str, str]:
+    st = open_store(api_store)
+    return {r: add_user(st, f"test-{r}", r) for r in ROLES[1:]}
+
+
+@pytest.fixture(scope="module")
+def client(api_store: Path, tokens: dict[str, str]) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(store=str(api_store)))) as c:
+        yield c
+
+
+def auth(tokens: dict[str, str], role: str) -> dict[str, str]:
+    return {} if role == "anonymous" else {"Authorization": f"Bearer {tokens[role]}"}
+
+
+def geojson_bytes(ids: list[str], x0: float = 103.2, y0: float = 19.45) -> bytes:
+    """Small hazards in WGS 84, 0.001° squares, with the given ids."""
+    frame = gpd.GeoDataFrame(
+        {"hazard_id": ids, "status": ["SHA"] * len(ids), "recorded_on": ["2015-03-01"] * len(ids)},
+        geometry=[box(x0 + 0.002 * i, y0, x0 + 0.002 * i + 0.001, y0 + 0.001)
+                  for i in range(len(ids))], crs=4326)
+    return frame.to_json().encode()
+
+
+def imports_count(path: Path) -> int:
+    return open_store(path).version()[0]
+
+
+# -- roles ---------------------------------------------------------------------------------
+OPEN = {"anonymous": 200, "viewer": 200, "editor": 200, "admin": 200}
+VIEW = {"anonymous": 401, "viewer": 200, "editor": 200, "admin": 200}
+ADMIN = {"anonymous": 401, "viewer": 403, "editor": 403, "admin": 200}
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("/health", OPEN),
+    ("/api/status?at=2024-12-31", OPEN),
+    ("/api/series?freq=year&start=2010-01-01&end=2024-12-31", OPEN),
+    ("/api/deadlines?meeting=2026-09-14", OPEN),
+    ("/api/forecast?draws=500", OPEN),
+    ("/api/hazards?limit=5", VIEW),
+    ("/api/releases?limit=5&released_from=2020-01-01", VIEW),
+    ("/api/imports", VIEW),
+    ("/api/extension-request?format=html", VIEW),
+    ("/api/marking-plan?format=csv&region=Thathom&at=2024-12-31", VIEW),
+    ("/map", VIEW),
+    ("/imports/1/map", VIEW),
+    ("/api/users", ADMIN),
+])
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_gets_exactly_what_it_should(client: TestClient, tokens: dict[str, str],
+                                               path: str, expected: dict[str, int],
+                                               role: str) -> None:
+    r = client.get(path, headers=auth(tokens, role))
+    assert r.status_code == expected[role], r.text[:300]
+    if r.status_code == 401:
+        assert r.headers["www-authenticate"] == "Bearer"
+        assert "coordinates" not in r.text
+
+
+def test_anonymous_figures_carry_no_locations(client: TestClient) -> None:
+    for path in ("/api/status?at=2024-12-31", "/api/series", "/api/forecast?draws=200",
+                 "/status"):
+        text = client.get(path).text
+        assert "coordinates" not in text and "Polygon" not in text
+
+
+def test_a_wrong_token_is_refused(client: TestClient) -> None:
+    r = client.get("/api/hazards", headers={"Authorization": "Bearer not-a-token"})
+    assert r.status_code == 401 and "not valid" in r.json()["detail"]
+
+
+def test_users_are_managed_by_admins_only(client: TestClient, tokens: dict[str, str]) -> None:
+    for role, code in (("anonymous", 401), ("viewer", 403), ("editor", 403), ("admin", 201)):
+        r = client.post("/api/users", json={"name": f"new-{role}", "role": "viewer"},
+                        headers=auth(tokens, role))
+        assert r.status_code == code, r.text
+    token = r.json()["token"]
+    assert client.get("/api/hazards?limit=1",
+                      headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    listed = client.get("/api/users", headers=auth(tokens, "admin")).json()
+    assert "new-admin" in {u["name"] for u in listed}
+    assert all("token" not in u or u["token"] is None for u in listed)
+    for role, code in (("viewer", 403), ("admin", 204)):
+        assert client.delete("/api/users/new-admin",
+                             headers=auth(tokens, role)).status_code == code
+    assert client.get("/api/hazards?limit=1",
+                      headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert client.delete("/api/users/new-admin", headers=auth(tokens, "admin")).status_code == 404
+
+
+@pytest.mark.parametrize(("role", "code"), [("anonymous", 401), ("viewer", 403),
+                                             ("editor", 201), ("admin", 201)])
+def test_uploads_need_an_editor(client: TestClient, tokens: dict[str, str], api_store: Path,
+                                role: str, code: int) -> None:
+    before = imports_count(api_store)
+    r = client.post("/api/hazards", headers=auth(tokens, role),
+                    files={"file": (f"strikes_{role}.geojson",
+                                    geojson_bytes([f"UP-{role}-1", f"UP-{role}-2"]))})
+    assert r.status_code == code, r.text
+    assert imports_count(api_store) == before + (1 if code == 201 else 0)
+    if code == 201:
+        body = r.json()
+        assert body["rows"] == 2 and body["file_name"] == f"strikes_{role}.geojson"
+
+
+def test_geojson_paging_and_filters(client: TestClient, tokens: dict[str, str]) -> None:
+    h = auth(tokens, "viewer")
+    page1 = client.get("/api/hazards?limit=50&offset=0", headers=h).json()
+    page2 = client.get("/api/hazards?limit=50&offset=50", headers=h).json()
+    assert page1["numberReturned"] == 50 and page1["numberMatched"] >= 200
+    ids1 = {f["properties"]["hazard_id"] for f in page1["features"]}
+    ids2 = {f["properties"]["hazard_id"] for f in page2["features"]}
+    assert not ids1 & ids2
+    lon, lat = page1["features"][0]["geometry"]["coordinates"][0][0][0]
+    assert 100 < lon < 106 and 17 < lat < 22     # WGS 84
+    none = client.get("/api/hazards?bbox=0,0,1,1", headers=h).json()
+    assert none["numberMatched"] == 0 and none["features"] == []
+    late = client.get("/api/hazards?recorded_from=2020-01-01&limit=10000", headers=h).json()
+    assert all(f["properties"]["recorded_on"] >= "2020-01-01" for f in late["features"])
+    assert client.get("/api/hazards?bbox=a,b", headers=h).status_code == 422
+    assert client.get("/api/hazards?limit=0", headers=h).status_code == 422
+
+
+# -- hostile input ---------------------------------------------------------------------------
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_zip_slip_is_refused_and_nothing_lands(client: TestClient, tokens: dict[str, str],
+                                               api_store: Path) -> None:
+    before = imports_count(api_store)
+    evil = _zip({"../../evil.geojson": geojson_bytes(["SLIP-1"]),
+                 "/etc/cron.d/x.geojson": b"{}"})
+    r = client.post("/api/hazards", headers=auth(tokens, "editor"),
+                    files={"file": ("slip.zip", evil)})
+    assert r.status_code == 422 and "outside the archive" in r.json()["detail"]
+    assert "absolute path" in r.json()["detail"]
+    assert imports_count(api_store) == before
+    assert not (Path("/tmp") / "evil.geojson").exists()
+
+
+def test_a_1_gb_zip_bomb_is_refused(client: TestClient, tokens: dict[str, str],
+                                    api_store: Path) -> None:
+    buf = io.BytesIO()
+    zeros = bytes(1 << 20)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf, zf.open(
+            "survey.geojson", "w", force_zip64=True) as member:
+        for _ in range(1024):   # 1 GiB of zeros, about 1 MB packed
+            member.write(zeros)
+    bomb = buf.getvalue()
+    assert len(bomb) < 10 << 20
+    before = imports_count(api_store)
+    r = client.post("/api/hazards", headers=auth(tokens, "editor"),
+                    files={"file": ("bomb.zip", bomb)})
+    assert r.status_code == 422 and "zip bomb" in r.json()["detail"]
+    assert imports_count(api_store) == before
+
+
+@pytest.mark.parametrize(("name", "data", "code", "words"), [
+    ("photo.zip", b"\x89PNG\r\n\x1a\n" + bytes(2000), 415, "not a readable zip"),
+    ("notes.txt", b"just some text", 415, ""),
+    ("empty.geojson", b"", 422, "empty"),
+    ("broken.geojson", b'{"type": "FeatureCollection", "features": [', 415, ""),
+])
+def test_files_that_are_not_geodata_get_a_clear_4xx(client: TestClient, tokens: dict[str, str],
+                                                    api_store: Path, name: str, data: bytes,
+                                                    code: int, words: str) -> None:
+    before = imports_count(api_store)
+    r = client.post("/api/hazards", headers=auth(tokens, "editor"), files={"file": (name, data)})
+    assert r.status_code in (code, 422) and 400 <= r.status_code < 500, r.text
+    assert words in r.json()["detail"]
+    assert imports_count(api_store) == before
+
+
+def test_shapefile_without_prj_asks_for_the_crs(client: TestClient, tokens: dict[str, str],
+                                                api_store: Path) -> None:
+    with zipfile.ZipFile(SHP_ZIP) as zf:
+        members = {Path(n).name: zf.read(n) for n in zf.namelist()
+                   if not n.endswith((".prj", "/"))}
+    before = imports_count(api_store)
+    r = client.post("/api/hazards", headers=auth(tokens, "editor"),
+                    files={"file": ("no_prj.zip", _zip(members))})
+    assert r.status_code == 422 and "crs" in r.json()["detail"].lower()
+    assert imports_count(api_store) == before
+
+
+def test_every_problem_of_a_bad_file_is_listed(client: TestClient, tokens: dict[str, str]
+                                               ) -> None:
+    frame = gpd.GeoDataFrame({"hazard_id": ["B1", "B1", "B3"],
+                              "recorded_on": ["2015-01-01", "2099-01-01", "not a date"]},
+                             geometry=[box(103.2, 19.4, 103.201, 19.401)] * 2
+                             + [box(103.3, 19.4, 103.3, 19.4)], crs=4326)
+    r = client.post("/api/hazards", headers=auth(tokens, "editor"),
+                    files={"file": ("bad.geojson", frame.to_json().encode())})
+    assert r.status_code == 422
+    body = r.json()
+    assert body["error"] == "ValidationError" and len(body["problems"]) >= 3
+    text = json.dumps(body["problems"])
+    assert "B1" in text and "future" in text
+
+
+def test_size_and_vertex_limits(api_store: Path, tokens: dict[str, str]) -> None:
+    settings = Settings(store=str(api_store), max_upload_mb=0.05, max_vertices=50)
+    with TestClient(create_app(settings)) as small:
+        before = imports_count(api_store)
+        r = small.post("/api/hazards", headers=auth(tokens, "editor"),
+                       files={"file": ("big.geojson", b" " * 200_000)})
+        assert r.status_code == 413 and "limit" in r.json()["detail"]
+        many = geojson_bytes([f"V{i}" for i in range(20)])   # 20 squares, 100 vertices
+        r = small.post("/api/hazards", headers=auth(tokens, "editor"),
+                       files={"file": ("many.geojson", many)})
+        assert r.status_code == 413 and "vertices" in r.json()["detail"]
+        assert imports_count(api_store) == before
+
+
+def test_malformed_multipart_is_a_4xx(client: TestClient, tokens: dict[str, str]) -> None:
+    r = client.post("/api/hazards", content=b"--xx\r\nContent-Disposition: form-data\r\n\r\nzz",
+                    headers={**auth(tokens, "editor"),
+                             "Content-Type": "multipart/form-data; boundary=xx"})
+    assert 400 <= r.status_code < 500
+
+
+def test_uploaded_names_cannot_reach_outside(client: TestClient, tokens: dict[str, str]
+                                             ) -> None:
+    r = client.post("/api/hazards", headers=auth(tokens, "editor"),
+                    files={"file": ("../../../../tmp/escape.geojson",
+                                    geojson_bytes(["ESC-1"]))})
+    assert r.status_code == 201 and r.json()["file_name"] == "escape.geojson"
+    assert safe_file_name("..\\..\\x.zip") == "x.zip"
+
+
+def test_error_table_and_html_pages_escape(client: TestClient, tokens: dict[str, str]) -> None:
+    assert status_for(ValidationError("x", [])) == 422
+    r = client.get("/api/extension-request?format=html", headers={"Accept": "text/html"})
+    assert r.status_code == 401     # API paths answer JSON even to browsers
+    page = client.get("/map", headers={"Accept": "text/html"})
+    assert page.status_code == 401 and "sign in" in page.text
+    assert "Content-Security-Policy" in page.headers
+
+
+# -- concurrency against a real server ------------------------------------------------------
+@pytest.fixture(scope="module")
+def server(api_store: Path) -> Iterator[str]:
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(create_app(Settings(store=str(api_store))), host="127.0.0.1",
+                            port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            threading.Event().wait(0.05)
+    yield url
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def _post(url: str, token: str, name: str, data: bytes) -> int:
+    r = httpx.post(url + "/api/hazards", headers={"Authorization": f"Bearer {token}"},
+                   files={"file": (name, data)}, timeout=120)
+    return r.status_code
+
+
+def test_20_concurrent_uploads_of_distinct_files_all_land(server: str, tokens: dict[str, str],
+                                                          api_store: Path) -> None:
+    before = imports_count(api_store)
+    hazards_before = len(open_store(api_store).read("hazards"))
+    files = [(f"team_{i:02d}.geojson", geojson_bytes([f"C{i:02d}-A", f"C{i:02d}-B"],
+                                                     y0=19.3 + 0.003 * i)) for i in range(20)]
+    with ThreadPoolExecutor(20) as pool:
+        codes = list(pool.map(lambda f: _post(server, tokens["editor"], *f), files))
+    assert codes == [201] * 20
+    assert imports_count(api_store) == before + 20
+    assert len(open_store(api_store).read("hazards")) == hazards_before + 40
+
+
+def test_20_concurrent_uploads_of_one_file_land_once(server: str, tokens: dict[str, str],
+                                                     api_store: Path) -> None:
+    before = imports_count(api_store)
+    data = geojson_bytes(["SAME-1", "SAME-2", "SAME-3"], y0=19.6)
+    with ThreadPoolExecutor(20) as pool:
+        codes = list(pool.map(lambda _: _post(server, tokens["editor"], "same.geojson", data),
+                              range(20)))
+    assert sorted(codes) == [201] + [409] * 19
+    assert imports_count(api_store) == before + 1
+
+
+# -- fuzzing the OpenAPI schema ---------------------------------------------------------------
+def test_schema_fuzzing_finds_no_server_error(api_store: Path, tokens: dict[str, str]) -> None:
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import HealthCheck, given, settings
+
+    app = create_app(Settings(store=str(api_store)))
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    failures: list[str] = []
+    calls: list[str] = []
+    headers = auth(tokens, "admin")
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if operation.method.upper() == "DELETE":
+            continue   # would delete the test users
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=15, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def run(case: Any) -> None:
+            response = case.call(headers=headers)
+            calls.append(f"{case.method} {case.path}")
+            if response.status_code >= 500:
+                failures.append(f"{case.method} {case.formatted_path}: {response.status_code}")
+
+        run()
+    assert failures == []
+    assert len(set(calls)) >= 10 and len(calls) >= 100   # the fuzzing really ran
