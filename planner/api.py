@@ -80,7 +80,8 @@ COOKIE = "planner_token"
 UPLOAD_PATHS = ("/api/hazards", "/api/releases", "/upload")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-_CSP = ("default-src 'self'; img-src 'self' data: https://*.tile.openstreetmap.org; "
+_CSP = ("default-src 'self'; img-src 'self' data: https://tile.openstreetmap.org "
+        "https://*.tile.openstreetmap.org; "
         "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; "
         "frame-ancestors 'self'; form-action 'self'; base-uri 'none'")
 

@@ -366,3 +366,87 @@ def test_schema_fuzzing_finds_no_server_error(api_store: Path, tokens: dict[str,
         run()
     assert failures == []
     assert len(set(calls)) >= 10 and len(calls) >= 100   # the fuzzing really ran
+
+
+# -- the upload page in a real browser ---------------------------------------------------------
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A server on an empty store, and an editor token for it."""
+    import datetime as dt
+    import socket
+
+    import uvicorn
+
+    from planner.programme import Programme
+    from planner.store import create_store
+
+    path = tmp_path / "field.gpkg"
+    st = create_store(path, Programme("Field test", dt.date(2011, 8, 1), "EPSG:32648"))
+    token = add_user(st, "field coordinator", "editor")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(Settings(store=str(path))),
+                                        host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            threading.Event().wait(0.05)
+    yield url, token
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_upload_page_in_chromium_shows_report_and_map(fresh_server: tuple[str, str],
+                                                      chromium: str, tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from PIL import Image
+
+    from tests.conftest import ARTEFACTS
+
+    url, token = fresh_server
+    tile = tmp_path / "tile.png"
+    Image.new("RGB", (256, 256), (235, 235, 230)).save(tile)
+    problems: list[str] = []
+    ARTEFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            context = browser.new_context(viewport={"width": 1200, "height": 1100})
+            context.route(lambda u: "tile.openstreetmap.org" in u, lambda r: r.fulfill(
+                status=200, content_type="image/png", body=tile.read_bytes()))
+            page = context.new_page()
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(url + "/")
+            page.fill("#token", token)
+            page.click("button[type=submit]")
+            page.wait_for_selector("text=signed in as field coordinator")
+            page.goto(url + "/upload")
+            page.set_input_files("#file", str(SHP_ZIP))
+            page.select_option("#layer", "hazards")
+            page.screenshot(path=str(ARTEFACTS / "upload_form.png"))
+            page.click("button:has-text('upload and check')")
+            page.wait_for_selector("#report")
+            status = page.inner_text("[role=status]")
+            frame = page.frame_locator("#imported-map")
+            frame.locator("path.leaflet-interactive").first.wait_for()
+            drawn = frame.locator("path.leaflet-interactive").count()
+            page.screenshot(path=str(ARTEFACTS / "upload_report.png"), full_page=True)
+            # the same file again: refused, with the reason on the page
+            page.goto(url + "/upload")
+            page.set_input_files("#file", str(SHP_ZIP))
+            page.click("button:has-text('upload and check')")
+            again = page.inner_text("[role=alert]")
+        finally:
+            browser.close()
+    assert "Imported 111 hazards" in status and "hazards_baseline_survey.zip" in status
+    assert drawn >= 50
+    assert "already imported" in again
+    assert problems == [] or all("409" in m for m in problems)
