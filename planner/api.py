@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import re
 import tempfile
 import threading
@@ -28,7 +29,6 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
@@ -250,15 +250,17 @@ class _State:
     def ledger(self) -> Ledger:
         return self.cached("ledger", lambda: ledger_from_store(self.store))
 
-    def layer_wgs84(self, layer: LayerName) -> tuple[gpd.GeoDataFrame, np.ndarray]:
-        def make() -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    def layer_wgs84(self, layer: LayerName) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Per feature: its date, its bounds (WGS 84) and its GeoJSON text, cached."""
+        def make() -> tuple[np.ndarray, np.ndarray, list[str]]:
             frame = self.store.read(layer, crs=WGS84)
             bounds = frame.geometry.bounds.to_numpy()
-            for col in ("recorded_on", "released_on"):
-                if col in frame:   # dates for filtering, ISO text for the JSON
-                    frame[f"_{col}"] = [_as_date(v) for v in frame[col]]
-                    frame[col] = [d.isoformat() if d else None for d in frame[f"_{col}"]]
-            return frame, bounds
+            col = "recorded_on" if layer == "hazards" else "released_on"
+            days = np.array([_as_date(v) for v in frame[col]], dtype=object)
+            frame[col] = [d.isoformat() if d else None for d in days]
+            frame = frame.drop(columns=["import_id"])
+            features = json.loads(frame.to_json(drop_id=True, to_wgs84=False))["features"]
+            return days, bounds, [json.dumps(f, separators=(",", ":")) for f in features]
         return self.cached(f"layer:{layer}", make)
 
 
@@ -374,8 +376,8 @@ def create_app(settings: Settings) -> FastAPI:
         if limit > settings.geojson_page_max:
             raise InputError(f"limit {limit}: at most {settings.geojson_page_max} features per "
                              "page; use offset to page through")
-        frame, bounds = state.layer_wgs84(layer)
-        keep = np.ones(len(frame), dtype=bool)
+        days, bounds, features = state.layer_wgs84(layer)
+        keep = np.ones(len(days), dtype=bool)
         if bbox:
             try:
                 minx, miny, maxx, maxy = (float(v) for v in bbox.split(","))
@@ -383,22 +385,18 @@ def create_app(settings: Settings) -> FastAPI:
                 raise InputError("bbox must be minlon,minlat,maxlon,maxlat in degrees") from exc
             keep &= ((bounds[:, 0] <= maxx) & (bounds[:, 2] >= minx)
                      & (bounds[:, 1] <= maxy) & (bounds[:, 3] >= miny))
-        col = "_recorded_on" if layer == "hazards" else "_released_on"
         if date_from or date_to:
-            days = np.array([d or dt.date.max for d in frame[col]], dtype=object)
+            known = np.array([d or dt.date.max for d in days], dtype=object)
             if date_from:
-                keep &= days >= date_from
+                keep &= known >= date_from
             if date_to:
-                keep &= days <= date_to
+                keep &= known <= date_to
         idx = np.flatnonzero(keep)
-        page = frame.iloc[idx[offset:offset + limit]]
-        hidden = [c for c in page.columns if c.startswith("_") or c == "import_id"]
-        body = page.drop(columns=hidden).to_json(drop_id=True, to_wgs84=False)
-        matched, returned = len(idx), len(page)
-        head = (f'{{"type":"FeatureCollection","numberMatched":{matched},'
-                f'"numberReturned":{returned},"offset":{offset},')
-        return Response(head + body[body.index('"features"'):],
-                        media_type="application/geo+json")
+        page = idx[offset:offset + limit]
+        body = (f'{{"type":"FeatureCollection","numberMatched":{len(idx)},'
+                f'"numberReturned":{len(page)},"offset":{offset},"features":['
+                + ",".join(features[i] for i in page) + "]}")
+        return Response(body, media_type="application/geo+json")
 
     @app.get("/api/hazards", tags=["geometry"], response_class=Response,
              responses={200: {"content": {"application/geo+json": {}}}})
