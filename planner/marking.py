@@ -338,7 +338,7 @@ def marking_plan(hazards: gpd.GeoDataFrame, options: MarkingOptions | None = Non
     >>> h = gpd.GeoDataFrame({"hazard_id": ["H1"]}, geometry=[box(500000, 2000000,
     ...     500100, 2000100)], crs=32648)
     >>> plan = marking_plan(h)
-    >>> len(plan.signs), sorted(plan.signs["facing_deg"].round().astype(int).unique())[:3]
+    >>> len(plan.signs), sorted(plan.signs["facing_deg"].round().astype(int).tolist())[:3]
     (8, [0, 45, 90])
     """
     options = options or MarkingOptions()

@@ -283,8 +283,13 @@ def test_error_table_and_html_pages_escape(client: TestClient, tokens: dict[str,
 
 
 # -- concurrency against a real server ------------------------------------------------------
-@pytest.fixture(scope="module")
+@pytest.fixture
 def server(api_store: Path) -> Iterator[str]:
+    """A real uvicorn server on the test store, stopped after each test.
+
+    (Kept running for the whole module, it made the in-process schemathesis calls of a later
+    test stall; a server per test avoids that.)
+    """
     import socket
 
     import uvicorn
@@ -358,7 +363,7 @@ def test_schema_fuzzing_finds_no_server_error(api_store: Path, tokens: dict[str,
         @settings(max_examples=15, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
         def run(case: Any) -> None:
-            response = case.call(headers=headers)
+            response = case.call(headers=headers, timeout=120)
             calls.append(f"{case.method} {case.path}")
             if response.status_code >= 500:
                 failures.append(f"{case.method} {case.formatted_path}: {response.status_code}")

@@ -9,7 +9,7 @@ import pyogrio
 import pytest
 import shapely
 
-from planner.errors import DuplicateImportError, StoreError, StoreNotFoundError
+from planner.errors import DuplicateImportError, InputError, StoreError, StoreNotFoundError
 from planner.store import ImportRecord, Store, open_store
 
 from .conftest import hazards_frame, sq
@@ -61,7 +61,7 @@ def test_a_failing_import_leaves_nothing(make_store: Callable[..., Store]) -> No
     store = make_store()
     store.add("hazards", multi(hazards_frame([sq(0, 0)])), record("one", 1))
     clash = multi(hazards_frame([sq(0, 0), sq(200, 0)]))  # H1 exists already
-    with pytest.raises(StoreError, match="nothing was added"):
+    with pytest.raises(InputError, match=r"already used in hazards.*nothing was added"):
         store.add("hazards", clash, record("two"))
     assert len(store.read("hazards")) == 1 and len(store.imports()) == 1
     with pytest.raises(DuplicateImportError):
