@@ -38,7 +38,8 @@ out = Console(width=120) if not sys.stdout.isatty() else Console()
 err = Console(stderr=True)
 MAX_PRINTED_PROBLEMS = 50
 
-StoreOpt = Annotated[Path, typer.Option("--store", "-s", help="The programme's .gpkg store.")]
+StoreOpt = Annotated[str, typer.Option("--store", "-s", help="The programme store: a .gpkg "
+                                        "file or a postgresql:// URL (PostGIS).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
@@ -116,7 +117,8 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, float], None]]:
 
 
 @app.command()
-def init(store: Annotated[Path, typer.Argument(help="New .gpkg file for the programme.")],
+def init(store: Annotated[str, typer.Argument(help="New .gpkg file for the programme, or the "
+                                             "postgresql:// URL of an empty database.")],
          name: Annotated[str, typer.Option(help="Programme name shown on reports.")],
          eif: Annotated[str, typer.Option(help="Entry into force for the State, YYYY-MM-DD.")],
          crs: Annotated[str, typer.Option(help="CRS the store keeps geometries in "
@@ -137,7 +139,7 @@ def init(store: Annotated[Path, typer.Argument(help="New .gpkg file for the prog
 # -------------------------------------------------------------------------------- ingest
 
 
-def _ingest(kind: LayerName, file: Path, store: Path, crs: str | None, layer: str | None,
+def _ingest(kind: LayerName, file: Path, store: str, crs: str | None, layer: str | None,
             mapping: list[str], status: str | None, method: str | None,
             recorded_on: str | None, released_on: str | None, buffer_m: float | None,
             max_edge_m: float, as_json: bool, report: Path | None) -> None:

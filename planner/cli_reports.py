@@ -136,7 +136,7 @@ Basis = Annotated[str, typer.Option(help="P10, P50 or P90: completion date the e
 Name = Annotated[str | None, typer.Option(help="Scenario name shown on reports.")]
 
 
-def _forecast(store: Path, as_of: str | None, freq: str, window_years: int | None,
+def _forecast(store: str, as_of: str | None, freq: str, window_years: int | None,
               half_life_years: float | None, capacity: list[str] | None, capacity_cv: float,
               discovery_m2_per_year: float | None, draws: int, seed: int, group: str | None,
               basis: str, name: str | None, quiet: bool
@@ -468,3 +468,20 @@ def serve(store: StoreOpt,
         application = create_app(settings)
     err.print(f"serving {store} on http://{host}:{port} (API docs at /docs)", markup=False)
     uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command("copy")
+def copy_cmd(source: Annotated[str, typer.Option("--from", help="Store to copy: .gpkg path or "
+                                                 "postgresql:// URL.")],
+             target: Annotated[str, typer.Option("--to", help="New store: .gpkg path or the "
+                                                 "URL of an empty PostGIS database.")]) -> None:
+    """Copy a programme between stores (GeoPackage ⇄ PostGIS), keeping ids and history."""
+    from planner.store import copy_store
+
+    with _errors():
+        src = open_store(source)
+        copy_store(src, target, progress=lambda m: err.print(m, markup=False))
+        n_src, n_dst = src.version(), open_store(target).version()
+    out.print(f"copied {n_dst[0]} imports from {source} to {target}"
+              + ("" if n_src == n_dst else f" (source {n_src}, target {n_dst})"),
+              markup=False)

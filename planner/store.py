@@ -20,7 +20,7 @@ import json
 import logging
 import sqlite3
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -51,6 +51,7 @@ class ImportRecord:
     rows: int
     warnings: list[str]
     imported_at: dt.datetime
+    import_id: int | None = None   # set only when copying a store, to keep its history
 
 
 class Store(Protocol):
@@ -384,10 +385,11 @@ class GeoPackageStore:
             try:
                 con.execute("BEGIN IMMEDIATE")
                 cur = con.execute(
-                    f"INSERT INTO imports ({', '.join(_IMPORT_COLUMNS)}) VALUES "
-                    f"({', '.join('?' * len(_IMPORT_COLUMNS))})",
-                    (record.layer, record.file_name, record.sha256, record.crs_read,
-                     record.crs_given, record.rows, json.dumps(record.warnings),
+                    f"INSERT INTO imports (fid, {', '.join(_IMPORT_COLUMNS)}) VALUES "
+                    f"(?, {', '.join('?' * len(_IMPORT_COLUMNS))})",
+                    (record.import_id, record.layer, record.file_name, record.sha256,
+                     record.crs_read, record.crs_given, record.rows,
+                     json.dumps(record.warnings),
                      record.imported_at.isoformat(timespec="seconds")))
                 import_id = int(cur.lastrowid or 0)
                 names = [c.name for c in columns]
@@ -508,7 +510,8 @@ def create_store(location: str | Path, programme: Programme) -> Store:
     Parameters
     ----------
     location : str or Path
-        Path of a ``.gpkg`` file that does not exist yet.
+        Path of a ``.gpkg`` file that does not exist yet, or the ``postgresql://`` URL of an
+        empty PostGIS database.
     programme : Programme
         The settings to keep in it.
 
@@ -517,6 +520,10 @@ def create_store(location: str | Path, programme: Programme) -> Store:
     StoreError
         If the file exists already.
     """
+    from planner.postgis import create_postgis_store, is_postgis_url
+
+    if is_postgis_url(location):
+        return create_postgis_store(str(location), programme)
     path = Path(location)
     if path.exists():
         raise StoreError(f"{path}: already exists. Choose another name, or delete the file "
@@ -549,8 +556,39 @@ def create_store(location: str | Path, programme: Programme) -> Store:
 
 
 def open_store(location: str | Path) -> Store:
-    """Open an existing store: a ``.gpkg`` path (PostGIS URLs come with the server store)."""
-    text = str(location)
-    if text.startswith(("postgresql://", "postgres://")):
-        raise StoreError("PostGIS stores are not available in this version; use a .gpkg file.")
+    """Open an existing store: a ``.gpkg`` path or a ``postgresql://`` URL (PostGIS)."""
+    from planner.postgis import PostGISStore, is_postgis_url
+
+    if is_postgis_url(location):
+        return PostGISStore(str(location))
     return GeoPackageStore(location)
+
+
+def copy_store(source: Store, target_location: str | Path, *,
+               progress: Callable[[str], None] | None = None) -> Store:
+    """Copy a programme into a new store (GeoPackage ⇄ PostGIS), import by import.
+
+    Everything is kept: settings, every import record (id, file name, sha256, CRS, warnings,
+    time) and every feature with its attributes, in the same order. Users and their tokens are
+    not copied: create them again on the target.
+    """
+    target = create_store(target_location, source.programme())
+    imports = source.imports()
+    layers = {layer: source.read(layer) for layer in ("hazards", "releases")}
+    for row in imports.to_dict(orient="records"):
+        r: dict[str, Any] = {str(k): v for k, v in row.items()}
+        layer = str(r["layer"])
+        frame = layers[layer]
+        part = frame[frame["import_id"] == r["import_id"]]
+        warnings = r["warnings"] if isinstance(r["warnings"], list) else json.loads(
+            r["warnings"] or "[]")
+        record = ImportRecord(layer=layer, file_name=str(r["file_name"]),
+                              sha256=str(r["sha256"]), crs_read=r["crs_read"],
+                              crs_given=r["crs_given"], rows=int(r["rows"]),
+                              warnings=list(warnings),
+                              imported_at=dt.datetime.fromisoformat(str(r["imported_at"])),
+                              import_id=int(r["import_id"]))
+        target.add(layer, part, record)  # type: ignore[arg-type]
+        if progress is not None:
+            progress(f"import {r['import_id']}: {len(part)} {layer} from {r['file_name']}")
+    return target

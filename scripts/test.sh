@@ -13,6 +13,17 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${PLANNER_CHROMIUM:-}" ]; then
         echo "WARNING: could not install chromium: the browser tests will be SKIPPED" >&2
     fi
 fi
+# a throwaway PostgreSQL + PostGIS cluster for the PostGIS store tests, removed at the end
+if [ -z "${PLANNER_TEST_POSTGRES_URL:-}" ]; then
+    PGDIR=$(mktemp -d /tmp/planner-pg.XXXXXX)
+    trap 'bash scripts/postgres.sh stop "$PGDIR"' EXIT
+    if URL=$(bash scripts/postgres.sh start "$PGDIR"); then
+        export PLANNER_TEST_POSTGRES_URL="$URL"
+        echo "PostgreSQL/PostGIS for the tests: $URL" >&2
+    else
+        echo "WARNING: could not start PostgreSQL/PostGIS: the PostGIS tests will be SKIPPED" >&2
+    fi
+fi
 python3 -m ruff check planner tests bench
 python3 -m mypy
 python3 -m pytest --nbmake notebooks tests planner "$@"

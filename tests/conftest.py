@@ -101,3 +101,44 @@ def screenshot(chromium: str, page: Path, out: Path, size: str = "1200,2400") ->
                         f"--window-size={size}", f"--screenshot={out}", page.resolve().as_uri()],
                        check=True, capture_output=True, timeout=120)
     return out
+
+
+# -- both store back ends --------------------------------------------------------------------
+POSTGRES_ENV = "PLANNER_TEST_POSTGRES_URL"
+
+
+def postgres_url() -> str | None:
+    """URL of the throwaway PostgreSQL/PostGIS cluster scripts/test.sh starts, if any."""
+    import os
+
+    return os.environ.get(POSTGRES_ENV) or None
+
+
+def new_postgis_database(admin_url: str) -> str:
+    """A fresh, empty database on the test cluster; returns its URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(admin_url, autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["gpkg", "postgis"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Store]:
+    """Like ``make_store``, once with a GeoPackage and once with a PostGIS store."""
+    kind = request.param
+    admin = postgres_url()
+    if kind == "postgis" and admin is None:
+        pytest.skip(f"NO POSTGRESQL: PostGIS store tests did not run. Set {POSTGRES_ENV} or run "
+                    "scripts/test.sh, which starts a throwaway cluster.")
+
+    def make(crs: str = "EPSG:3035", eif: dt.date = EIF, name: str = "test.gpkg") -> Store:
+        programme = Programme("Test programme", eif, crs)
+        if kind == "gpkg":
+            return create_store(tmp_path / name, programme)
+        assert admin is not None
+        return create_store(new_postgis_database(admin), programme)
+    return make

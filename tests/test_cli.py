@@ -149,3 +149,32 @@ def test_marking_plan_and_map_commands(tmp_path: Path) -> None:
     code, text = run("marking-plan", "--store", store, "--out", str(out), "--sign-spacing-m",
                      "0", "--join", "bevel")
     assert code == 1 and "sign_spacing_m" in text and "join" in text
+
+
+def test_the_same_commands_run_on_a_postgis_store(tmp_path: Path) -> None:
+    from .conftest import new_postgis_database, postgres_url
+
+    admin = postgres_url()
+    if admin is None:
+        import pytest
+
+        pytest.skip("NO POSTGRESQL: PostGIS CLI test did not run. Set "
+                    "PLANNER_TEST_POSTGRES_URL or run scripts/test.sh.")
+    url = new_postgis_database(admin)
+    gpkg = _demo(tmp_path)
+    code, text = run("copy", "--from", gpkg, "--to", url)
+    assert code == 0 and "copied 4 imports" in text, text
+    a = json.loads(run("status", "--store", gpkg, "--at", "2024-12-31", "--json")[1])
+    b = json.loads(run("status", "--store", url, "--at", "2024-12-31", "--json")[1])
+    assert abs(a["remaining_m2"] - b["remaining_m2"]) < 1e-6
+    code, text = run("forecast", "--store", url, "--json", "--as-of", "2024-12-31")
+    assert code == 0 and json.loads(text)["deadline"] == "2026-08-01"
+    fresh = new_postgis_database(admin)
+    code, text = run("init", fresh, "--name", "Server", "--eif", "2011-08-01", "--crs",
+                     "EPSG:32648")
+    assert code == 0, text
+    z = write_shp_zip(field_frame(), tmp_path / "survey_2012.zip")
+    code, text = run("ingest", "hazards", str(z), "--store", fresh)
+    assert code == 0 and "imported 3 hazards" in text, text
+    code, text = run("ingest", "hazards", str(z), "--store", fresh)
+    assert code == 1 and "already imported" in text

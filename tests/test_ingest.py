@@ -49,13 +49,13 @@ def write_shp_zip(frame: gpd.GeoDataFrame, path: Path, *, drop_prj: bool = False
     return path
 
 
-def store_utm(make_store: Callable[..., Store]) -> Store:
-    return make_store(crs="EPSG:32648")
+def store_utm(any_store: Callable[..., Store]) -> Store:
+    return any_store(crs="EPSG:32648")
 
 
-def test_zipped_shapefile_in_nested_folder(tmp_path: Path, make_store: Callable[..., Store]
+def test_zipped_shapefile_in_nested_folder(tmp_path: Path, any_store: Callable[..., Store]
                                            ) -> None:
-    store = store_utm(make_store)
+    store = store_utm(any_store)
     result = ingest(store, "hazards", write_shp_zip(field_frame(), tmp_path / "s.zip"))
     got = store.read("hazards")
     assert list(got["hazard_id"]) == ["XK-0", "XK-1", "XK-2"]
@@ -64,8 +64,8 @@ def test_zipped_shapefile_in_nested_folder(tmp_path: Path, make_store: Callable[
 
 
 def test_shapefile_without_prj_is_refused_naming_the_fix_and_store_unchanged(
-        tmp_path: Path, make_store: Callable[..., Store]) -> None:
-    store = store_utm(make_store)
+        tmp_path: Path, any_store: Callable[..., Store]) -> None:
+    store = store_utm(any_store)
     z = write_shp_zip(field_frame(), tmp_path / "survey_2019.zip", drop_prj=True)
     with pytest.raises(CRSMissingError, match="--crs") as exc:
         ingest(store, "hazards", z)
@@ -76,8 +76,8 @@ def test_shapefile_without_prj_is_refused_naming_the_fix_and_store_unchanged(
 
 
 def test_ten_bad_features_are_all_reported_and_nothing_lands(
-        tmp_path: Path, make_store: Callable[..., Store]) -> None:
-    store = store_utm(make_store)
+        tmp_path: Path, any_store: Callable[..., Store]) -> None:
+    store = store_utm(any_store)
     f = field_frame(14)
     bow = shapely.Polygon([(X, Y), (X + 100, Y + 100), (X + 100, Y), (X, Y + 100)])
     f.loc[0, "SURVEY_DT"] = "not a date"
@@ -106,8 +106,8 @@ def test_ten_bad_features_are_all_reported_and_nothing_lands(
 
 
 def test_invalid_ring_is_repaired_and_reported(tmp_path: Path,
-                                               make_store: Callable[..., Store]) -> None:
-    store = store_utm(make_store)
+                                               any_store: Callable[..., Store]) -> None:
+    store = store_utm(any_store)
     f = field_frame(1)
     f.loc[0, "geometry"] = shapely.Polygon([(X, Y), (X + 100, Y + 100), (X + 100, Y),
                                             (X, Y + 100)])
@@ -120,8 +120,8 @@ def test_invalid_ring_is_repaired_and_reported(tmp_path: Path,
 
 
 def test_second_import_of_the_same_file_is_refused(tmp_path: Path,
-                                                   make_store: Callable[..., Store]) -> None:
-    store = store_utm(make_store)
+                                                   any_store: Callable[..., Store]) -> None:
+    store = store_utm(any_store)
     z = write_shp_zip(field_frame(), tmp_path / "s.zip")
     ingest(store, "hazards", z)
     with pytest.raises(DuplicateImportError, match="already imported"):
@@ -130,8 +130,8 @@ def test_second_import_of_the_same_file_is_refused(tmp_path: Path,
 
 
 def test_several_shapefiles_in_one_zip_need_a_choice(tmp_path: Path,
-                                                    make_store: Callable[..., Store]) -> None:
-    store = store_utm(make_store)
+                                                    any_store: Callable[..., Store]) -> None:
+    store = store_utm(any_store)
     a = tmp_path / "a"
     a.mkdir()
     field_frame(2).to_file(a / "north.shp", engine="pyogrio")
@@ -148,8 +148,8 @@ def test_several_shapefiles_in_one_zip_need_a_choice(tmp_path: Path,
 
 
 def test_geopackage_layer_choice_and_wgs84_geojson(tmp_path: Path,
-                                                   make_store: Callable[..., Store]) -> None:
-    store = store_utm(make_store)
+                                                   any_store: Callable[..., Store]) -> None:
+    store = store_utm(any_store)
     gp = tmp_path / "multi.gpkg"
     field_frame(2).to_file(gp, layer="one", engine="pyogrio")
     field_frame(2).assign(HAZ_CODE=["B1", "B2"]).to_file(gp, layer="two", engine="pyogrio")
@@ -164,8 +164,8 @@ def test_geopackage_layer_choice_and_wgs84_geojson(tmp_path: Path,
     assert got.geometry["G1"].area == pytest.approx(10_000, rel=1e-6)
 
 
-def test_kml_and_kmz_from_a_handheld(tmp_path: Path, make_store: Callable[..., Store]) -> None:
-    store = store_utm(make_store)
+def test_kml_and_kmz_from_a_handheld(tmp_path: Path, any_store: Callable[..., Store]) -> None:
+    store = store_utm(any_store)
     f = field_frame(2).to_crs(4326).rename(columns={"HAZ_CODE": "Name"})
     f.to_file(tmp_path / "strikes.kml", driver="KML", engine="pyogrio")
     result = ingest(store, "hazards", tmp_path / "strikes.kml",
@@ -183,8 +183,8 @@ def test_kml_and_kmz_from_a_handheld(tmp_path: Path, make_store: Callable[..., S
 
 
 def test_csv_of_vertices_and_csv_of_points(tmp_path: Path,
-                                           make_store: Callable[..., Store]) -> None:
-    store = make_store(crs="EPSG:4326")
+                                           any_store: Callable[..., Store]) -> None:
+    store = any_store(crs="EPSG:4326")
     rows = ["hazard_id,vertex,lat,lon,status,recorded_on"]
     for hid, lon0 in (("V1", 103.0), ("V2", 103.1)):
         for k, (dx, dy) in enumerate([(0, 0), (0.001, 0), (0.001, 0.001), (0, 0.001)]):
@@ -206,8 +206,8 @@ def test_csv_of_vertices_and_csv_of_points(tmp_path: Path,
     assert area_m2(circles) == pytest.approx([3.14159 * 2500] * 2, rel=0.01)
 
 
-def test_swapped_lat_lon_is_diagnosed(tmp_path: Path, make_store: Callable[..., Store]) -> None:
-    store = make_store(crs="EPSG:4326")
+def test_swapped_lat_lon_is_diagnosed(tmp_path: Path, any_store: Callable[..., Store]) -> None:
+    store = any_store(crs="EPSG:4326")
     f = gpd.GeoDataFrame({"id": ["S1"], "status": ["SHA"], "date": ["2012-01-01"]},
                          geometry=[box(19.4, 103.2, 19.41, 103.21)], crs=4326)
     f.to_file(tmp_path / "swapped.geojson", engine="pyogrio")
@@ -216,8 +216,8 @@ def test_swapped_lat_lon_is_diagnosed(tmp_path: Path, make_store: Callable[..., 
 
 
 def test_antimeridian_polygon_is_kept_whole(tmp_path: Path,
-                                            make_store: Callable[..., Store]) -> None:
-    store = make_store(crs="EPSG:4326")
+                                            any_store: Callable[..., Store]) -> None:
+    store = any_store(crs="EPSG:4326")
     poly = shapely.Polygon([(179.99, -17.0), (-179.99, -17.0), (-179.99, -16.99),
                             (179.99, -16.99)])
     f = gpd.GeoDataFrame({"id": ["F1"], "status": ["SHA"], "date": ["2012-01-01"]},
@@ -230,8 +230,8 @@ def test_antimeridian_polygon_is_kept_whole(tmp_path: Path,
     assert s.known_m2 == pytest.approx(2_300_000, rel=0.05)  # 0.02 deg x 0.01 deg, not 360
 
 
-def test_zip_slip_archive_is_refused(tmp_path: Path, make_store: Callable[..., Store]) -> None:
-    store = store_utm(make_store)
+def test_zip_slip_archive_is_refused(tmp_path: Path, any_store: Callable[..., Store]) -> None:
+    store = store_utm(any_store)
     z = tmp_path / "evil.zip"
     with zipfile.ZipFile(z, "w") as zf:
         zf.writestr("../../outside.shp", b"x")
@@ -242,8 +242,8 @@ def test_zip_slip_archive_is_refused(tmp_path: Path, make_store: Callable[..., S
     assert not (tmp_path.parent / "outside.shp").exists()
 
 
-def test_not_a_zip_and_not_geodata(tmp_path: Path, make_store: Callable[..., Store]) -> None:
-    store = store_utm(make_store)
+def test_not_a_zip_and_not_geodata(tmp_path: Path, any_store: Callable[..., Store]) -> None:
+    store = store_utm(any_store)
     png = tmp_path / "photo.zip"
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
     with pytest.raises(UnsupportedFormatError, match="not a readable zip"):
@@ -263,13 +263,13 @@ def test_parse_date_formats() -> None:
 
 # ------------------------------------------------------------------ real public data
 
-def test_amsterdam_real_data_union_not_sum(make_store: Callable[..., Store]) -> None:
+def test_amsterdam_real_data_union_not_sum(any_store: Callable[..., Store]) -> None:
     """Real WWII UXO records of Amsterdam (MPL-2.0, see tests/data/amsterdam-uxo/SOURCE.txt).
 
     The WKT is in EPSG:28992 without saying so: planner refuses it until told. Two surveys of
     Zeeburgereiland share one polygon, so summing the survey polygons double-counts.
     """
-    store = make_store(crs="EPSG:28992", eif=D(1945, 5, 5))
+    store = any_store(crs="EPSG:28992", eif=D(1945, 5, 5))
     surveys = AMSTERDAM / "reeds_uitgevoerd_ce_onderzoek.csv"
     with pytest.raises(CRSMissingError):
         ingest(store, "hazards", surveys, IngestOptions(status="SHA"))

@@ -47,8 +47,8 @@ def test_store_opens_in_gdal_as_ordinary_layers_with_spatial_index(
         "datetime64")
 
 
-def test_round_trip_keeps_ids_dates_and_geometry(make_store: Callable[..., Store]) -> None:
-    store = make_store()
+def test_round_trip_keeps_ids_dates_and_geometry(any_store: Callable[..., Store]) -> None:
+    store = any_store()
     frame = multi(hazards_frame([sq(0, 0)], [dt.date(2012, 2, 29)]))
     store.add("hazards", frame, record())
     got = store.read("hazards")
@@ -57,8 +57,8 @@ def test_round_trip_keeps_ids_dates_and_geometry(make_store: Callable[..., Store
     assert bool(got["found_after_eif"].iloc[0]) is True
 
 
-def test_a_failing_import_leaves_nothing(make_store: Callable[..., Store]) -> None:
-    store = make_store()
+def test_a_failing_import_leaves_nothing(any_store: Callable[..., Store]) -> None:
+    store = any_store()
     store.add("hazards", multi(hazards_frame([sq(0, 0)])), record("one", 1))
     clash = multi(hazards_frame([sq(0, 0), sq(200, 0)]))  # H1 exists already
     with pytest.raises(InputError, match=r"already used in hazards.*nothing was added"):
@@ -79,8 +79,8 @@ def test_missing_and_foreign_stores(tmp_path: Path) -> None:
         open_store(other)
 
 
-def test_settings_round_trip(make_store: Callable[..., Store]) -> None:
-    store = make_store()
+def test_settings_round_trip(any_store: Callable[..., Store]) -> None:
+    store = any_store()
     store.set_settings({"extensions": [{"years": 5}]})
     assert store.programme().settings == {"extensions": [{"years": 5}]}
 
@@ -97,3 +97,94 @@ def test_read_can_reproject_as_it_reads(demo_store: Store) -> None:
     assert shapely.equals_exact(np.asarray(read.geometry.values),
                                 np.asarray(expected.geometry.values), tolerance=1e-6).all()
     assert (read["release_id"] == stored["release_id"]).all()
+
+
+def _postgis_url() -> str:
+    from .conftest import new_postgis_database, postgres_url
+
+    admin = postgres_url()
+    if admin is None:
+        pytest.skip("NO POSTGRESQL: PostGIS store tests did not run. Set "
+                    "PLANNER_TEST_POSTGRES_URL or run scripts/test.sh.")
+    return new_postgis_database(admin)
+
+
+def test_copy_gpkg_to_postgis_and_back_is_lossless(demo_store: Store, tmp_path: Path) -> None:
+    from planner.accounting import ledger_from_store
+    from planner.store import copy_store
+
+    demo_store.set_settings(demo_store.programme().settings)
+    url = _postgis_url()
+    pg = copy_store(demo_store, url)
+    back = copy_store(open_store(url), tmp_path / "back.gpkg")
+    for store in (pg, back):
+        assert store.programme() == demo_store.programme()
+        a, b = demo_store.imports(), store.imports()
+        cols = ["import_id", "layer", "file_name", "sha256", "rows", "imported_at"]
+        assert a[cols].astype(str).equals(b[cols].astype(str))
+        for layer in ("hazards", "releases"):
+            x, y = demo_store.read(layer), store.read(layer)
+            assert x.drop(columns="geometry").astype(str).equals(
+                y.drop(columns="geometry").astype(str))
+            assert shapely.equals_exact(np.asarray(x.geometry.values),
+                                        np.asarray(y.geometry.values), tolerance=1e-9).all()
+    at = dt.date(2024, 12, 31)
+    want = ledger_from_store(demo_store).status(at).remaining_m2
+    assert ledger_from_store(pg).status(at).remaining_m2 == pytest.approx(want, abs=1e-6)
+    # a later import on the copy continues after the copied ids
+    new_id = pg.add("hazards", multi(hazards_frame([sq(0, 0)])).to_crs(pg.programme().crs)
+                    .assign(hazard_id=["NEW-1"]), record("new-sha"))
+    assert new_id == int(demo_store.imports()["import_id"].max()) + 1
+
+
+def test_postgis_users_version_and_missing_store() -> None:
+    from planner.postgis import PostGISStore
+    from planner.programme import Programme
+    from planner.store import create_store
+    from planner.users import add_user, authenticate
+
+    url = _postgis_url()
+    with pytest.raises(StoreNotFoundError, match="planner init"):
+        PostGISStore(url)
+    store = create_store(url, Programme("P", dt.date(2011, 8, 1), "EPSG:32648"))
+    with pytest.raises(StoreError, match="exists in this database"):
+        create_store(url, Programme("P", dt.date(2011, 8, 1), "EPSG:32648"))
+    token = add_user(store, "ana", "editor")
+    assert authenticate(open_store(url), token).role == "editor"  # type: ignore[union-attr]
+    with pytest.raises(InputError, match="exists already"):
+        add_user(store, "ana", "viewer")
+    assert store.version() == (0, 0) and store.remove_user("ana")
+    with pytest.raises(StoreError, match="cannot connect"):
+        open_store("postgresql://nobody@127.0.0.1:1/none")
+
+
+def _import_one(args: tuple[str, int]) -> int:
+    """Run in a separate process: import one GeoJSON into the PostGIS store."""
+    from planner.ingest import IngestOptions, ingest
+
+    url, k = args
+    frame = hazards_frame([sq(300 * i, 5000 * k) for i in range(25)])
+    frame["hazard_id"] = [f"P{k}-{i:02d}" for i in range(25)]
+    path = Path(f"/tmp/planner-conc-{k}-{abs(hash(url)) % 10**8}.geojson")
+    frame.to_crs(4326).to_file(path, driver="GeoJSON", engine="pyogrio")
+    try:
+        return ingest(open_store(url), "hazards", path, IngestOptions()).import_id
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def test_8_processes_import_into_one_postgis_store() -> None:
+    import multiprocessing as mp
+
+    from planner.accounting import ledger_from_store
+    from planner.programme import Programme
+    from planner.store import create_store
+
+    url = _postgis_url()
+    store = create_store(url, Programme("P", dt.date(2011, 8, 1), "EPSG:3035"))
+    with mp.get_context("spawn").Pool(8) as pool:
+        ids = pool.map(_import_one, [(url, k) for k in range(8)])
+    assert sorted(ids) == list(range(1, 9))
+    assert len(store.read("hazards")) == 200 and store.version() == (8, 8)
+    s = ledger_from_store(store).status(dt.date(2024, 12, 31))
+    assert s.known_m2 == pytest.approx(200 * 10_000, rel=1e-6) and s.reconciles

@@ -1,0 +1,269 @@
+"""The server store: one programme in a PostgreSQL/PostGIS database.
+
+Selected by a URL (``postgresql://user@host:port/dbname``) wherever a store is asked for.
+The schema is created and upgraded by Alembic migrations (``planner/migrations``); geometries
+are MULTIPOLYGONs in the programme's CRS (its EPSG code is the SRID) with GiST indexes. Like
+the GeoPackage store, one import — features and its ``imports`` row — is one transaction, and
+the UNIQUE sha256 and ids make racing imports land exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from planner.errors import DuplicateImportError, InputError, StoreError, StoreNotFoundError
+from planner.layers import COLUMNS, ID_COLUMN, LayerName
+from planner.programme import Programme
+from planner.store import ImportRecord, _column_values, _sql_value
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+_READ_CHUNK = 20_000
+_IMPORT_COLUMNS = ("layer", "file_name", "sha256", "crs_read", "crs_given", "rows",
+                   "warnings", "imported_at")
+
+
+def is_postgis_url(location: str | Path) -> bool:
+    """Whether a store location names a PostGIS database."""
+    return str(location).startswith(("postgresql://", "postgresql+psycopg://", "postgres://"))
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=20)
+
+
+def _migrate(con: Connection, srid: int) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.attributes["connection"] = con
+    cfg.attributes["srid"] = srid
+    command.upgrade(cfg, "head")
+
+
+def create_postgis_store(url: str, programme: Programme) -> PostGISStore:
+    """Create the schema in an empty database and record the programme."""
+    srid = programme.pyproj_crs.to_epsg()
+    if srid is None:
+        raise StoreError(f"the programme CRS {programme.crs} has no EPSG code; a PostGIS store "
+                         "needs one (e.g. EPSG:32648)")
+    engine = _engine(url)
+    try:
+        with engine.begin() as con:
+            exists = con.execute(sa.text("SELECT to_regclass('programme') IS NOT NULL")).scalar()
+            if exists:
+                raise StoreError(f"{_safe(url)}: a planner store exists in this database "
+                                 "already; use another database or schema")
+            _migrate(con, srid)
+            rows = {"name": programme.name, "eif": programme.eif.isoformat(),
+                    "crs": f"EPSG:{srid}", "settings": programme.settings}
+            con.execute(sa.text("INSERT INTO programme (key, value) VALUES (:k, :v)"),
+                        [{"k": k, "v": json.dumps(v)} for k, v in rows.items()])
+    except sa.exc.OperationalError as exc:
+        raise StoreError(f"{_safe(url)}: cannot connect ({exc.orig}); check the URL and that "
+                         "the server runs") from exc
+    return PostGISStore(url, engine)
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:   # a malformed URL is shown as given
+        return url
+
+
+class PostGISStore:
+    """A programme store in PostGIS (see the module docstring)."""
+
+    def __init__(self, url: str, engine: Engine | None = None) -> None:
+        self.location = url
+        self.engine = engine or _engine(url)
+        try:
+            with self.engine.connect() as con:
+                found = con.execute(sa.text("SELECT to_regclass('programme') IS NOT NULL")
+                                    ).scalar()
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"{_safe(url)}: cannot connect ({exc.orig}); check the URL and "
+                             "that the server runs") from exc
+        if not found:
+            raise StoreNotFoundError(
+                f"{_safe(url)}: no planner store in this database. Create it first with "
+                f"`planner init {_safe(url)} --name NAME --eif YYYY-MM-DD --crs EPSG:…`.")
+        self._crs = self.programme().pyproj_crs
+        epsg = self._crs.to_epsg()
+        if epsg is None:
+            raise StoreError(f"{_safe(url)}: the store CRS has no EPSG code")
+        self._srid = epsg
+
+    # -- programme ---------------------------------------------------------------------
+    def programme(self) -> Programme:
+        with self.engine.connect() as con:
+            s = {k: json.loads(v) for k, v in con.execute(
+                sa.text("SELECT key, value FROM programme"))}
+        return Programme(name=s["name"], eif=dt.date.fromisoformat(s["eif"]), crs=s["crs"],
+                         settings=s.get("settings", {}))
+
+    def set_settings(self, settings: dict[str, Any]) -> None:
+        with self.engine.begin() as con:
+            con.execute(sa.text("INSERT INTO programme (key, value) VALUES ('settings', :v) "
+                                "ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+                        {"v": json.dumps(settings)})
+
+    # -- reading -------------------------------------------------------------------------
+    def read(self, layer: LayerName, crs: pyproj.CRS | None = None) -> gpd.GeoDataFrame:
+        columns = COLUMNS[layer]
+        names = [c.name for c in columns]
+        source = self._crs
+        target = source if crs is None else pyproj.CRS.from_user_input(crs)
+        reproject = not source.is_exact_same(target)
+        chunks: list[np.ndarray] = []
+        values: list[list[Any]] = [[] for _ in columns]
+        with self.engine.connect() as con:
+            result = con.execution_options(stream_results=True).execute(sa.text(
+                f"SELECT ST_AsBinary(geom), {', '.join(names)} FROM {layer} ORDER BY fid"))
+            while rows := result.fetchmany(_READ_CHUNK):
+                chunk = shapely.from_wkb([bytes(r[0]) for r in rows])
+                if reproject:
+                    chunk = np.asarray(gpd.GeoSeries(chunk, crs=source).to_crs(target).values)
+                chunks.append(chunk)
+                for i, column_values in enumerate(values):
+                    column_values.extend(_plain(r[i + 1]) for r in rows)
+        geoms: Any = np.concatenate(chunks) if chunks else []
+        data = {c.name: _column_values(c, v) for c, v in zip(columns, values, strict=True)}
+        return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=target), crs=target)
+
+    def imports(self) -> pd.DataFrame:
+        with self.engine.connect() as con:
+            df = pd.read_sql_query(sa.text(
+                "SELECT import_id, layer, file_name, sha256, crs_read, crs_given, rows, "
+                "warnings, imported_at FROM imports ORDER BY import_id"), con)
+        return df
+
+    def find_import(self, sha256: str) -> dict[str, Any] | None:
+        with self.engine.connect() as con:
+            row = con.execute(sa.text("SELECT * FROM imports WHERE sha256 = :s"),
+                              {"s": sha256}).mappings().first()
+        return None if row is None else dict(row)
+
+    def ids(self, layer: LayerName) -> set[str]:
+        with self.engine.connect() as con:
+            return {r[0] for r in con.execute(sa.text(f"SELECT {ID_COLUMN[layer]} FROM "
+                                                      f"{layer}"))}
+
+    # -- writing -------------------------------------------------------------------------
+    def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord) -> int:
+        columns = COLUMNS[layer]
+        if features.crs is None or not pyproj.CRS(features.crs).equals(self._crs):
+            raise StoreError(f"features must be in the store CRS {self._crs.to_string()} to "
+                             "be added")
+        geoms = np.asarray(shapely.force_2d(features.geometry.values))
+        wkbs = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
+        names = [c.name for c in columns]
+        try:
+            with self.engine.begin() as con:
+                given = "import_id, " if record.import_id is not None else ""
+                import_id = int(con.execute(sa.text(
+                    f"INSERT INTO imports ({given}{', '.join(_IMPORT_COLUMNS)}) VALUES "
+                    f"({':import_id, ' if given else ''}"
+                    f"{', '.join(':' + c for c in _IMPORT_COLUMNS)}) RETURNING import_id"),
+                    {"import_id": record.import_id,
+                     "layer": record.layer, "file_name": record.file_name,
+                     "sha256": record.sha256, "crs_read": record.crs_read,
+                     "crs_given": record.crs_given, "rows": record.rows,
+                     "warnings": json.dumps(record.warnings),
+                     "imported_at": record.imported_at.isoformat(timespec="seconds")}
+                ).scalar_one())
+                rows = []
+                for i, wkb in enumerate(wkbs):
+                    row: dict[str, Any] = {"wkb": bytes(wkb)}
+                    for c in columns:
+                        v = import_id if c.name == "import_id" else features[c.name].iloc[i]
+                        value = _sql_value(c, v)
+                        row[c.name] = bool(value) if c.kind == "bool" and value is not None \
+                            else value
+                    rows.append(row)
+                if record.import_id is not None:   # keep the identity ahead of copied ids
+                    con.execute(sa.text(
+                        "SELECT setval(pg_get_serial_sequence('imports', 'import_id'), "
+                        "(SELECT max(import_id) FROM imports))"))
+                if rows:
+                    con.execute(sa.text(
+                        f"INSERT INTO {layer} (geom, {', '.join(names)}) VALUES "
+                        f"(ST_Multi(ST_GeomFromWKB(:wkb, {self._srid})), "
+                        f"{', '.join(':' + n for n in names)})"), rows)
+        except sa.exc.IntegrityError as exc:
+            text = str(exc.orig)
+            if "sha256" in text:
+                raise DuplicateImportError(
+                    f"{record.file_name}: this file (sha256 {record.sha256[:12]}…) was already "
+                    "imported into this store; nothing was added.") from exc
+            if ID_COLUMN[layer] in text:
+                raise InputError(
+                    f"{record.file_name}: an id in this file is already used in {layer} "
+                    f"(another import may have landed first); nothing was added. Give the "
+                    f"features new ids, or --map {ID_COLUMN[layer]}= to generate them.") from exc
+            raise StoreError(f"{record.file_name}: the store refused the import ({exc.orig}); "
+                             "nothing was added.") from exc
+        log.info("import %s: %d %s from %s", import_id, len(features), layer, record.file_name)
+        return import_id
+
+    # -- users ---------------------------------------------------------------------------
+    def add_user(self, name: str, role: str, token_sha256: str) -> None:
+        try:
+            with self.engine.begin() as con:
+                con.execute(sa.text("INSERT INTO users (name, role, token_sha256, created_at) "
+                                    "VALUES (:n, :r, :t, :c)"),
+                            {"n": name, "r": role, "t": token_sha256,
+                             "c": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+        except sa.exc.IntegrityError as exc:
+            raise InputError(f"a user called {name!r} exists already; remove it first "
+                             "(`planner users remove`) or choose another name") from exc
+
+    def users(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as con:
+            return [dict(r) for r in con.execute(sa.text(
+                "SELECT name, role, created_at FROM users ORDER BY name")).mappings()]
+
+    def user_by_token(self, token_sha256: str) -> dict[str, Any] | None:
+        with self.engine.connect() as con:
+            row = con.execute(sa.text("SELECT name, role FROM users WHERE token_sha256 = :t"),
+                              {"t": token_sha256}).mappings().first()
+        return None if row is None else dict(row)
+
+    def remove_user(self, name: str) -> bool:
+        with self.engine.begin() as con:
+            return con.execute(sa.text("DELETE FROM users WHERE name = :n"),
+                               {"n": name}).rowcount > 0
+
+    def version(self) -> tuple[int, int]:
+        with self.engine.connect() as con:
+            n, last = con.execute(sa.text(
+                "SELECT count(*), coalesce(max(import_id), 0) FROM imports")).one()
+        return int(n), int(last)
+
+
+def _plain(value: Any) -> Any:
+    """Dates as ISO text, like the GeoPackage store returns them before typing."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
