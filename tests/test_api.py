@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shutil
@@ -283,13 +284,9 @@ def test_error_table_and_html_pages_escape(client: TestClient, tokens: dict[str,
 
 
 # -- concurrency against a real server ------------------------------------------------------
-@pytest.fixture
-def server(api_store: Path) -> Iterator[str]:
-    """A real uvicorn server on the test store, stopped after each test.
-
-    (Kept running for the whole module, it made the in-process schemathesis calls of a later
-    test stall; a server per test avoids that.)
-    """
+@contextlib.contextmanager
+def running_server(store: Path) -> Iterator[str]:
+    """A real uvicorn server on ``store`` in a thread; yields its base URL."""
     import socket
 
     import uvicorn
@@ -297,9 +294,8 @@ def server(api_store: Path) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = uvicorn.Config(create_app(Settings(store=str(api_store))), host="127.0.0.1",
-                            port=port, log_level="warning")
-    srv = uvicorn.Server(config)
+    srv = uvicorn.Server(uvicorn.Config(create_app(Settings(store=str(store))),
+                                        host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -309,9 +305,22 @@ def server(api_store: Path) -> Iterator[str]:
                 break
         except httpx.HTTPError:
             threading.Event().wait(0.05)
-    yield url
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield url
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(api_store: Path) -> Iterator[str]:
+    """A server on the test store, stopped after each test.
+
+    (Kept running for the whole module, it made the in-process schemathesis calls of a later
+    test stall; a server per test avoids that.)
+    """
+    with running_server(api_store) as url:
+        yield url
 
 
 def _post(url: str, token: str, name: str, data: bytes) -> int:
@@ -378,9 +387,6 @@ def test_schema_fuzzing_finds_no_server_error(api_store: Path, tokens: dict[str,
 def fresh_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A server on an empty store, and an editor token for it."""
     import datetime as dt
-    import socket
-
-    import uvicorn
 
     from planner.programme import Programme
     from planner.store import create_store
@@ -388,23 +394,8 @@ def fresh_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     path = tmp_path / "field.gpkg"
     st = create_store(path, Programme("Field test", dt.date(2011, 8, 1), "EPSG:32648"))
     token = add_user(st, "field coordinator", "editor")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(Settings(store=str(path))),
-                                        host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            threading.Event().wait(0.05)
-    yield url, token
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with running_server(path) as url:
+        yield url, token
 
 
 def test_upload_page_in_chromium_shows_report_and_map(fresh_server: tuple[str, str],
