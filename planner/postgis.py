@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from planner.errors import DuplicateImportError, InputError, StoreError, StoreNotFoundError
 from planner.layers import COLUMNS, ID_COLUMN, LayerName
 from planner.programme import Programme
-from planner.store import ImportRecord, _column_values, _sql_value
+from planner.store import ImportRecord, _sql_value, frame_from_rows
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -134,23 +134,11 @@ class PostGISStore:
         columns = COLUMNS[layer]
         names = [c.name for c in columns]
         source = self._crs
-        target = source if crs is None else pyproj.CRS.from_user_input(crs)
-        reproject = not source.is_exact_same(target)
-        chunks: list[np.ndarray] = []
-        values: list[list[Any]] = [[] for _ in columns]
         with self.engine.connect() as con:
             result = con.execution_options(stream_results=True).execute(sa.text(
                 f"SELECT ST_AsBinary(geom), {', '.join(names)} FROM {layer} ORDER BY fid"))
-            while rows := result.fetchmany(_READ_CHUNK):
-                chunk = shapely.from_wkb([bytes(r[0]) for r in rows])
-                if reproject:
-                    chunk = np.asarray(gpd.GeoSeries(chunk, crs=source).to_crs(target).values)
-                chunks.append(chunk)
-                for i, column_values in enumerate(values):
-                    column_values.extend(_plain(r[i + 1]) for r in rows)
-        geoms: Any = np.concatenate(chunks) if chunks else []
-        data = {c.name: _column_values(c, v) for c, v in zip(columns, values, strict=True)}
-        return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=target), crs=target)
+            return frame_from_rows(layer, iter(lambda: result.fetchmany(_READ_CHUNK), []),
+                                   bytes, source, crs, plain=_plain)
 
     def imports(self) -> pd.DataFrame:
         with self.engine.connect() as con:

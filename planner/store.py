@@ -20,7 +20,7 @@ import json
 import logging
 import sqlite3
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -337,24 +337,10 @@ class GeoPackageStore:
         columns = COLUMNS[layer]
         names = [c.name for c in columns]
         source = self._crs
-        target = source if crs is None else pyproj.CRS.from_user_input(crs)
-        reproject = not pyproj.CRS.from_user_input(source).is_exact_same(target)
-        chunks: list[np.ndarray] = []
-        values: list[list[Any]] = [[] for _ in columns]
         with self._connect() as con:
             cur = con.execute(f"SELECT geom, {', '.join(names)} FROM {layer} ORDER BY fid")
-            # in chunks, so that only one chunk of raw rows and blobs is alive at a time
-            while rows := cur.fetchmany(_READ_CHUNK):
-                chunk = shapely.from_wkb([_wkb_from_blob(r[0]) for r in rows])
-                if reproject:
-                    chunk = np.asarray(gpd.GeoSeries(chunk, crs=source).to_crs(target).values)
-                chunks.append(chunk)
-                for i, column_values in enumerate(values):
-                    column_values.extend(r[i + 1] for r in rows)
-                del rows
-        geoms: Any = np.concatenate(chunks) if chunks else []
-        data = {c.name: _column_values(c, v) for c, v in zip(columns, values, strict=True)}
-        return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=target), crs=target)
+            return frame_from_rows(layer, iter(lambda: cur.fetchmany(_READ_CHUNK), []),
+                                   _wkb_from_blob, source, crs)
 
     def imports(self) -> pd.DataFrame:
         with self._connect() as con:
@@ -476,6 +462,32 @@ class GeoPackageStore:
             "max(coalesce(max_y, :d), :d), last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
             "WHERE table_name = :t",
             {"a": float(b[0]), "b": float(b[1]), "c": float(b[2]), "d": float(b[3]), "t": layer})
+
+
+def frame_from_rows(layer: LayerName, batches: Iterable[Sequence[Any]],
+                    wkb_of: Callable[[Any], bytes], source: pyproj.CRS,
+                    crs: pyproj.CRS | None = None,
+                    plain: Callable[[Any], Any] = lambda v: v) -> gpd.GeoDataFrame:
+    """A layer's GeoDataFrame from batches of rows ``(geometry, *columns)`` of any back end.
+
+    Batch by batch, so that only one batch of raw rows is alive at a time; with ``crs`` each
+    batch is reprojected as it comes, so a large layer is never held twice.
+    """
+    columns = COLUMNS[layer]
+    target = source if crs is None else pyproj.CRS.from_user_input(crs)
+    reproject = not pyproj.CRS.from_user_input(source).is_exact_same(target)
+    chunks: list[np.ndarray] = []
+    values: list[list[Any]] = [[] for _ in columns]
+    for rows in batches:
+        chunk = shapely.from_wkb([wkb_of(r[0]) for r in rows])
+        if reproject:
+            chunk = np.asarray(gpd.GeoSeries(chunk, crs=source).to_crs(target).values)
+        chunks.append(chunk)
+        for i, column_values in enumerate(values):
+            column_values.extend(plain(r[i + 1]) for r in rows)
+    geoms: Any = np.concatenate(chunks) if chunks else []
+    data = {c.name: _column_values(c, v) for c, v in zip(columns, values, strict=True)}
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=target), crs=target)
 
 
 def _sql_value(column: Column, v: Any) -> Any:
