@@ -36,13 +36,12 @@ from planner.charts import burndown_png
 from planner.deadlines import (
     MAX_EXTENSION_MONTHS,
     add_years,
-    assign_groups,
     deadline_groups,
     group_by_name,
 )
 from planner.documents import Blank, Document, Figure, Heading, Paragraph, Table
 from planner.errors import InputError
-from planner.forecast import FINISHED_TOLERANCE_M2, Forecast
+from planner.forecast import FINISHED_TOLERANCE_M2, Forecast, group_ledger
 from planner.layers import METHODS
 from planner.programme import Programme
 
@@ -57,8 +56,7 @@ def m2(value: float) -> str:
     >>> m2(1352724.4), m2(-0.3)
     ('1,352,724 m²', '0 m²')
     """
-    v = round(value)
-    return f"{0 if v == 0 else v:,} m²"
+    return f"{_n(value)} m²"
 
 
 def km2(value: float) -> str:
@@ -157,16 +155,6 @@ class RequestFigures:
         out["reconciliation_gap_m2"] = self.reconciliation_gap_m2
         out["reconciles"] = self.reconciles
         return out
-
-
-def group_ledger(ledger: Ledger, programme: Programme, group: str | None) -> Ledger:
-    """The part of ``ledger`` in one deadline group (the whole ledger if there is one group)."""
-    groups = deadline_groups(programme)
-    chosen = group_by_name(groups, group)
-    if len(groups) == 1:
-        return ledger
-    names = assign_groups(ledger.hazard_ids, ledger.hazard_region, groups)
-    return ledger.subset(names == chosen.name)
 
 
 def work_plan(remaining_m2: float, start: dt.date, end: dt.date,

@@ -436,11 +436,8 @@ def forecast(ledger: Ledger, programme: Programme, scenario: Scenario | None = N
     (0.0, 1)
     """
     scenario = scenario or Scenario()
-    groups = deadline_groups(programme)
-    chosen = group_by_name(groups, group)
-    if len(groups) > 1:
-        names = assign_groups(ledger.hazard_ids, ledger.hazard_region, groups)
-        ledger = ledger.subset(names == chosen.name)
+    chosen = group_by_name(deadline_groups(programme), group)
+    ledger = group_ledger(ledger, programme, group)
     as_of = as_of or default_as_of(ledger, scenario.freq, today)
     deadline = deadline or chosen.current
     remaining = float(ledger.status(as_of).remaining_m2)
@@ -541,6 +538,16 @@ def forecast(ledger: Ledger, programme: Programme, scenario: Scenario | None = N
         completion_p10=q["P10"], completion_p50=q["P50"], completion_p90=q["P90"],
         probability_by_deadline=probability, required_release_m2_per_year=required,
         years_needed=years_needed, statement=statement, fan=fan, completion_days=days)
+
+
+def group_ledger(ledger: Ledger, programme: Programme, group: str | None) -> Ledger:
+    """The part of ``ledger`` in one deadline group (the whole ledger if there is one group)."""
+    groups = deadline_groups(programme)
+    chosen = group_by_name(groups, group)
+    if len(groups) == 1:
+        return ledger
+    names = assign_groups(ledger.hazard_ids, ledger.hazard_region, groups)
+    return ledger.subset(names == chosen.name)
 
 
 def _fan(ends: np.ndarray, remaining: float, left: np.ndarray, days: np.ndarray

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -521,7 +521,3 @@ def _priority(marking: np.ndarray, area: np.ndarray, metric: pyproj.CRS,
                         if f is not None and len(f))
     return prio, (f"distance to the nearest of the {what}, nearest first", np.asarray(dist))
 
-
-def options_dict(options: MarkingOptions) -> dict[str, Any]:
-    """The options as plain JSON-ready values."""
-    return asdict(options)
