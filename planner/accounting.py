@@ -404,6 +404,72 @@ class Status:
         return d
 
 
+def hazard_order(day: np.ndarray, after: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Order in which hazards claim land: by date, baseline before discovered, then ``key``."""
+    return np.lexsort((key, after, day))
+
+
+def release_order(day: np.ndarray, method: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Order in which releases claim land: by date, cleared > reduced > cancelled, ``key``."""
+    bad = sorted({str(m) for m in method} - set(METHODS))
+    if bad:
+        raise InputError(f"unknown release method(s) {', '.join(bad)}; use one of "
+                         f"{', '.join(METHODS)}")
+    rank = np.array([_METHOD_RANK[m] for m in method], dtype=np.int64)
+    return np.lexsort((key, rank, day))
+
+
+def measure(hz: np.ndarray, h_order: np.ndarray, rl: np.ndarray, r_order: np.ndarray,
+            tell: Progress = lambda step, frac: None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The areas of a ledger from equal-area geometries and their claiming orders [m²].
+
+    Returns the area of each hazard piece, of each release piece, and the overlapping pairs
+    (hazard index, release index, area). Works the same on a whole programme and on the
+    geometries of one tile clipped to it, which is what makes partitioned accounting exact:
+    the pieces of a tile are the global pieces clipped to that tile.
+    """
+    tell("cutting hazards into disjoint pieces", 0.1)
+    h_pieces = _pieces(hz, h_order)
+    tell("cutting releases into disjoint pieces", 0.35)
+    r_pieces = _pieces(rl, r_order)
+
+    tell("measuring overlaps of hazards and releases", 0.7)
+    h_area = shapely.area(h_pieces) if len(h_pieces) else np.zeros(0)
+    r_area = shapely.area(r_pieces) if len(r_pieces) else np.zeros(0)
+    # releases wholly under earlier ones add nothing; crumbs under a square millimetre are
+    # left out too (their total stays far below the 1 m² the figures reconcile to)
+    live = np.flatnonzero(r_area > _CRUMB_M2)
+    if len(h_pieces) and len(live):
+        tree = shapely.STRtree(r_pieces[live])
+        ph, pr = tree.query(h_pieces, predicate="intersects")
+        pr = live[pr]
+        # a release piece inside a hazard piece overlaps it by its whole area: no cutting
+        inside = shapely.contains_properly(h_pieces[ph], r_pieces[pr])
+        pa = np.where(inside, r_area[pr], 0.0)
+        cut = np.flatnonzero(~inside)
+        # in chunks, so that only a chunk of intersection geometries is alive at a time
+        for lo in range(0, len(cut), _PAIR_CHUNK):
+            c = cut[lo:lo + _PAIR_CHUNK]
+            pa[c] = _threaded(_overlap_area, h_pieces[ph[c]], r_pieces[pr[c]])
+        keep = pa > 0
+        ph, pr, pa = ph[keep], pr[keep], pa[keep]
+    else:
+        ph = pr = np.empty(0, np.int64)
+        pa = np.empty(0)
+    tell("done", 1.0)
+    return (np.asarray(h_area, dtype=float), np.asarray(r_area, dtype=float),
+            ph.astype(np.int64), pr.astype(np.int64), np.asarray(pa, dtype=float))
+
+
+def objects(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A column as an object array with None for missing values (all None if absent)."""
+    if name not in frame.columns:
+        return np.full(len(frame), None, dtype=object)
+    return np.array([None if (v is None or (not isinstance(v, str) and pd.isna(v)))
+                     else v for v in frame[name]], dtype=object)
+
+
 def build_ledger(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame, *, eif: dt.date,
                  crs: pyproj.CRS | None = None, progress: Progress | None = None) -> Ledger:
     """Cut hazards and releases into disjoint pieces and measure them [m²].
@@ -448,64 +514,23 @@ def build_ledger(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame, *, eif: 
     h_day = _days(hazards["recorded_on"]) if len(hazards) else np.empty(0, np.int64)
     h_after = (hazards["found_after_eif"].to_numpy(dtype=bool) if len(hazards)
                else np.empty(0, bool))
-    h_order = np.lexsort((np.arange(len(hz)), h_after, h_day))
-    tell("cutting hazards into disjoint pieces", 0.1)
-    h_pieces = _pieces(hz, h_order)
-
     r_day = _days(releases["released_on"]) if len(releases) else np.empty(0, np.int64)
     r_method = releases["method"].to_numpy(dtype=object) if len(releases) else np.empty(0,
                                                                                          object)
-    bad = sorted({str(m) for m in r_method} - set(METHODS))
-    if bad:
-        raise InputError(f"unknown release method(s) {', '.join(bad)}; use one of "
-                         f"{', '.join(METHODS)}")
-    r_rank = np.array([_METHOD_RANK[m] for m in r_method], dtype=np.int64)
-    r_order = np.lexsort((np.arange(len(rl)), r_rank, r_day))
-    tell("cutting releases into disjoint pieces", 0.35)
-    r_pieces = _pieces(rl, r_order)
-
-    tell("measuring overlaps of hazards and releases", 0.7)
-    h_area = shapely.area(h_pieces) if len(h_pieces) else np.zeros(0)
-    r_area = shapely.area(r_pieces) if len(r_pieces) else np.zeros(0)
-    # releases wholly under earlier ones add nothing; crumbs under a square millimetre are
-    # left out too (their total stays far below the 1 m² the figures reconcile to)
-    live = np.flatnonzero(r_area > _CRUMB_M2)
-    if len(h_pieces) and len(live):
-        tree = shapely.STRtree(r_pieces[live])
-        ph, pr = tree.query(h_pieces, predicate="intersects")
-        pr = live[pr]
-        # a release piece inside a hazard piece overlaps it by its whole area: no cutting
-        inside = shapely.contains_properly(h_pieces[ph], r_pieces[pr])
-        pa = np.where(inside, r_area[pr], 0.0)
-        cut = np.flatnonzero(~inside)
-        # in chunks, so that only a chunk of intersection geometries is alive at a time
-        for lo in range(0, len(cut), _PAIR_CHUNK):
-            c = cut[lo:lo + _PAIR_CHUNK]
-            pa[c] = _threaded(_overlap_area, h_pieces[ph[c]], r_pieces[pr[c]])
-        keep = pa > 0
-        ph, pr, pa = ph[keep], pr[keep], pa[keep]
-    else:
-        ph = pr = np.empty(0, np.int64)
-        pa = np.empty(0)
-    tell("done", 1.0)
-
-    def col(frame: gpd.GeoDataFrame, name: str) -> np.ndarray:
-        if name not in frame.columns:
-            return np.full(len(frame), None, dtype=object)
-        return np.array([None if (v is None or (not isinstance(v, str) and pd.isna(v)))
-                         else v for v in frame[name]], dtype=object)
+    h_order = hazard_order(h_day, h_after, np.arange(len(hz)))
+    r_order = release_order(r_day, r_method, np.arange(len(rl)))
+    h_area, r_area, ph, pr, pa = measure(hz, h_order, rl, r_order, tell)
 
     return Ledger(
         eif=eif, crs=crs,
-        hazard_ids=col(hazards, "hazard_id"), hazard_day=h_day, hazard_after=h_after,
-        hazard_status=col(hazards, "status"), hazard_region=col(hazards, "region"),
-        hazard_area_m2=np.asarray(h_area, dtype=float),
+        hazard_ids=objects(hazards, "hazard_id"), hazard_day=h_day, hazard_after=h_after,
+        hazard_status=objects(hazards, "status"), hazard_region=objects(hazards, "region"),
+        hazard_area_m2=h_area,
         hazard_raw_area_m2=np.asarray(shapely.area(hz), dtype=float),
-        release_ids=col(releases, "release_id"), release_day=r_day, release_method=r_method,
-        release_area_m2=np.asarray(r_area, dtype=float),
+        release_ids=objects(releases, "release_id"), release_day=r_day, release_method=r_method,
+        release_area_m2=r_area,
         release_raw_area_m2=np.asarray(shapely.area(rl), dtype=float),
-        pair_hazard=ph.astype(np.int64), pair_release=pr.astype(np.int64),
-        pair_area_m2=np.asarray(pa, dtype=float),
+        pair_hazard=ph, pair_release=pr, pair_area_m2=pa,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,13 @@ from sqlalchemy.engine import Connection, Engine
 from planner.errors import DuplicateImportError, InputError, StoreError, StoreNotFoundError
 from planner.layers import COLUMNS, ID_COLUMN, LayerName
 from planner.programme import Programme
-from planner.store import ImportRecord, _sql_value, frame_from_rows
+from planner.store import (
+    ImportRecord,
+    _columns_of,
+    _sql_value,
+    attribute_frame,
+    frame_from_rows,
+)
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -139,6 +146,28 @@ class PostGISStore:
                 f"SELECT ST_AsBinary(geom), {', '.join(names)} FROM {layer} ORDER BY fid"))
             return frame_from_rows(layer, iter(lambda: result.fetchmany(_READ_CHUNK), []),
                                    bytes, source, crs, plain=_plain)
+
+    def attributes(self, layer: LayerName, columns: Sequence[str]) -> pd.DataFrame:
+        cols = _columns_of(layer, columns)
+        with self.engine.connect() as con:
+            rows = con.execute(sa.text(
+                f"SELECT fid, ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom)"
+                f"{''.join(', ' + c.name for c in cols)} FROM {layer} ORDER BY fid")).all()
+        boxes = np.array([r[1:5] for r in rows], dtype=float).reshape(-1, 4)
+        return attribute_frame(cols, [r[0] for r in rows], boxes,
+                               [[_plain(r[i + 5]) for r in rows] for i in range(len(cols))])
+
+    def read_window(self, layer: LayerName, bounds: tuple[float, float, float, float],
+                    crs: pyproj.CRS | None = None) -> gpd.GeoDataFrame:
+        names = [c.name for c in COLUMNS[layer]]
+        minx, miny, maxx, maxy = (float(b) for b in bounds)
+        with self.engine.connect() as con:
+            result = con.execution_options(stream_results=True).execute(sa.text(
+                f"SELECT ST_AsBinary(geom), {', '.join(names)}, fid FROM {layer} WHERE geom "
+                f"&& ST_MakeEnvelope(:a, :b, :c, :d, {self._srid}) ORDER BY fid"),
+                {"a": minx, "b": miny, "c": maxx, "d": maxy})
+            return frame_from_rows(layer, iter(lambda: result.fetchmany(_READ_CHUNK), []),
+                                   bytes, self._crs, crs, plain=_plain, with_row=True)
 
     def imports(self) -> pd.DataFrame:
         with self.engine.connect() as con:

@@ -75,6 +75,24 @@ class Store(Protocol):
         """
         ...
 
+    def attributes(self, layer: LayerName, columns: Sequence[str]) -> pd.DataFrame:
+        """Some attribute columns of every feature, without geometry, in store order.
+
+        The frame also has ``row`` (the feature's key in the store, increasing in store
+        order) and its bounding box ``minx``, ``miny``, ``maxx``, ``maxy`` in the store CRS:
+        what a partitioned computation needs to plan its tiles without reading geometry.
+        """
+        ...
+
+    def read_window(self, layer: LayerName, bounds: tuple[float, float, float, float],
+                    crs: pyproj.CRS | None = None) -> gpd.GeoDataFrame:
+        """The features whose bounding box meets ``bounds`` (store CRS), with ``row``.
+
+        Uses the spatial index; may return a few features just outside (the index stores
+        rounded boxes), never fewer. Ordered by ``row``; reprojected to ``crs`` if given.
+        """
+        ...
+
     def imports(self) -> pd.DataFrame:
         """One row per imported file."""
         ...
@@ -342,6 +360,29 @@ class GeoPackageStore:
             return frame_from_rows(layer, iter(lambda: cur.fetchmany(_READ_CHUNK), []),
                                    _wkb_from_blob, source, crs)
 
+    def attributes(self, layer: LayerName, columns: Sequence[str]) -> pd.DataFrame:
+        cols = _columns_of(layer, columns)
+        with self._connect() as con:
+            rows = con.execute(f"SELECT fid, substr(geom, 1, 40), "
+                               f"{', '.join(c.name for c in cols) or 'NULL'} FROM {layer} "
+                               "ORDER BY fid").fetchall()
+        boxes = np.array([_envelope(r[1]) or (np.nan,) * 4 for r in rows],
+                         dtype=float).reshape(-1, 4)
+        return attribute_frame(cols, [r[0] for r in rows], boxes[:, [0, 2, 1, 3]],
+                               [[r[i + 2] for r in rows] for i in range(len(cols))])
+
+    def read_window(self, layer: LayerName, bounds: tuple[float, float, float, float],
+                    crs: pyproj.CRS | None = None) -> gpd.GeoDataFrame:
+        names = [c.name for c in COLUMNS[layer]]
+        minx, miny, maxx, maxy = (float(b) for b in bounds)
+        with self._connect() as con:
+            cur = con.execute(
+                f"SELECT t.geom, {', '.join('t.' + n for n in names)}, t.fid FROM {layer} t "
+                f"JOIN rtree_{layer}_geom r ON r.id = t.fid WHERE r.maxx >= ? AND r.minx <= ? "
+                "AND r.maxy >= ? AND r.miny <= ? ORDER BY t.fid", (minx, maxx, miny, maxy))
+            return frame_from_rows(layer, iter(lambda: cur.fetchmany(_READ_CHUNK), []),
+                                   _wkb_from_blob, self._crs, crs, with_row=True)
+
     def imports(self) -> pd.DataFrame:
         with self._connect() as con:
             df = pd.read_sql_query("SELECT fid AS import_id, * FROM imports ORDER BY fid", con)
@@ -467,13 +508,15 @@ class GeoPackageStore:
 def frame_from_rows(layer: LayerName, batches: Iterable[Sequence[Any]],
                     wkb_of: Callable[[Any], bytes], source: pyproj.CRS,
                     crs: pyproj.CRS | None = None,
-                    plain: Callable[[Any], Any] = lambda v: v) -> gpd.GeoDataFrame:
+                    plain: Callable[[Any], Any] = lambda v: v,
+                    with_row: bool = False) -> gpd.GeoDataFrame:
     """A layer's GeoDataFrame from batches of rows ``(geometry, *columns)`` of any back end.
 
     Batch by batch, so that only one batch of raw rows is alive at a time; with ``crs`` each
-    batch is reprojected as it comes, so a large layer is never held twice.
+    batch is reprojected as it comes, so a large layer is never held twice. With
+    ``with_row`` each row ends with the feature's store key, returned as column ``row``.
     """
-    columns = COLUMNS[layer]
+    columns = COLUMNS[layer] + ((Column("row", "int"),) if with_row else ())
     target = source if crs is None else pyproj.CRS.from_user_input(crs)
     reproject = not pyproj.CRS.from_user_input(source).is_exact_same(target)
     chunks: list[np.ndarray] = []
@@ -488,6 +531,26 @@ def frame_from_rows(layer: LayerName, batches: Iterable[Sequence[Any]],
     geoms: Any = np.concatenate(chunks) if chunks else []
     data = {c.name: _column_values(c, v) for c, v in zip(columns, values, strict=True)}
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=target), crs=target)
+
+
+def _columns_of(layer: LayerName, names: Sequence[str]) -> list[Column]:
+    known = {c.name: c for c in COLUMNS[layer]}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise InputError(f"{layer} have no column(s) {', '.join(missing)}; use "
+                         f"{', '.join(known)}")
+    return [known[n] for n in names]
+
+
+def attribute_frame(columns: Sequence[Column], rows: Sequence[Any], boxes: np.ndarray,
+                    values: Sequence[list[Any]]) -> pd.DataFrame:
+    """The frame :meth:`Store.attributes` returns, from raw values of any back end."""
+    df = pd.DataFrame({"row": np.asarray(rows, dtype=np.int64),
+                       "minx": boxes[:, 0], "miny": boxes[:, 1],
+                       "maxx": boxes[:, 2], "maxy": boxes[:, 3]})
+    for c, v in zip(columns, values, strict=True):
+        df[c.name] = _column_values(c, v)
+    return df
 
 
 def _sql_value(column: Column, v: Any) -> Any:

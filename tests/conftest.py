@@ -142,3 +142,27 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., S
         assert admin is not None
         return create_store(new_postgis_database(admin), programme)
     return make
+
+
+def fill_store(store: Store, hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame) -> Store:
+    """Write hand-made frames straight into a store (as two imports), in the store CRS."""
+    import pandas as pd
+
+    from planner.store import ImportRecord
+
+    crs = store.programme().crs
+    for layer, frame in (("hazards", hazards), ("releases", releases)):
+        if frame.empty:
+            continue
+        frame = frame.to_crs(crs)
+        frame = frame.assign(
+            geometry=[g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g])
+                      for g in frame.geometry],
+            source_file=f"{layer}.gpkg", import_id=0)
+        for name in ("region", "munition_type", "hazard_id", "organisation",
+                     "items_destroyed", "depth_cm"):
+            if name not in frame.columns:
+                frame[name] = pd.Series([None] * len(frame), dtype=object)
+        store.add(layer, frame, ImportRecord(layer, f"{layer}.gpkg", f"sha-{layer}", None,
+                                             None, len(frame), [], dt.datetime(2024, 1, 1)))
+    return store

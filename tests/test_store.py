@@ -188,3 +188,24 @@ def test_8_processes_import_into_one_postgis_store() -> None:
     assert len(store.read("hazards")) == 200 and store.version() == (8, 8)
     s = ledger_from_store(store).status(dt.date(2024, 12, 31))
     assert s.known_m2 == pytest.approx(200 * 10_000, rel=1e-6) and s.reconciles
+
+
+def test_attributes_and_window_reads(any_store: Callable[..., Store]) -> None:
+    store = any_store()
+    frame = multi(hazards_frame([sq(0, 0), sq(1000, 0), sq(5000, 5000, 10)]))
+    store.add("hazards", frame, record(rows=3))
+    att = store.attributes("hazards", ["hazard_id", "recorded_on"])
+    assert list(att["hazard_id"]) == ["H1", "H2", "H3"]
+    assert att["row"].is_monotonic_increasing and att["row"].is_unique
+    assert att.loc[2, ["minx", "miny", "maxx", "maxy"]].tolist() == pytest.approx(
+        list(sq(5000, 5000, 10).bounds))
+    assert str(att.loc[0, "recorded_on"].date()) == "2010-01-01"
+    with pytest.raises(InputError, match="no column"):
+        store.attributes("hazards", ["depth_cm"])
+    # the window meets the first two squares' boxes only
+    x0, y0 = sq(0, 0).bounds[:2]
+    got = store.read_window("hazards", (x0 + 50, y0 + 50, x0 + 1050, y0 + 60))
+    assert list(got["hazard_id"]) == ["H1", "H2"]
+    assert list(got["row"]) == list(att["row"][:2])
+    assert shapely.equals_exact(got.geometry.values[0], frame.geometry.values[0], 1e-6)
+    assert len(store.read_window("hazards", (x0 - 500, y0 - 500, x0 - 400, y0 - 400))) == 0
