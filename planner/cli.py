@@ -21,10 +21,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from planner.accounting import Ledger, Status, ledger_from_store, period_ends, status_direct
+from planner.accounting import Ledger, Status, period_ends, status_direct
 from planner.errors import PlannerError, ValidationError
 from planner.ingest import IngestOptions, ingest
 from planner.layers import METHODS, LayerName
+from planner.partitions import ledger_with
 from planner.programme import Programme
 from planner.store import Store, create_store, open_store
 
@@ -223,9 +224,16 @@ def ingest_releases(file: _FILE, store: StoreOpt, crs: _CRS = None, layer: _LAYE
 # ------------------------------------------------------------------------------- figures
 
 
-def _ledger(st: Store, show_progress: bool) -> Ledger:
+def _ledger(st: Store, show_progress: bool, engine: str = "single", workers: int = 2
+            ) -> Ledger:
     with _progress(show_progress) as tell:
-        return ledger_from_store(st, progress=tell)
+        return ledger_with(st, engine, workers=workers, progress=tell)
+
+
+EngineOpt = Annotated[str, typer.Option(help="How to build the accounting: single (this "
+                                             "process), dask (tiles on a local cluster) or "
+                                             "postgis (inside a PostGIS store). Same figures.")]
+WorkersOpt = Annotated[int, typer.Option(help="Worker processes for --engine dask.")]
 
 
 def km2(m2: float) -> str:
@@ -271,13 +279,14 @@ def status(store: StoreOpt,
            verify: Annotated[bool, typer.Option(help="Recompute remaining area with global "
                                                      "unions as an independent check.")]
            = False,
-           as_json: JsonOpt = False) -> None:
+           as_json: JsonOpt = False, engine: EngineOpt = "single",
+           workers: WorkersOpt = 2) -> None:
     """Baseline, discovered, released (by method) and remaining area at a date."""
     when = _date(at, "--at") or dt.date.today()
     with _errors():
         st = open_store(store)
         programme = st.programme()
-        ledger = _ledger(st, not as_json)
+        ledger = _ledger(st, not as_json, engine, workers)
         s = ledger.status(when)
         if verify:
             from dataclasses import replace
@@ -314,11 +323,12 @@ def series(store: StoreOpt,
            end: Annotated[str | None, typer.Option(help="Last date (default: today).")] = None,
            out_file: Annotated[Path | None, typer.Option("--out", help="Write CSV here.")]
            = None,
-           as_json: JsonOpt = False) -> None:
+           as_json: JsonOpt = False, engine: EngineOpt = "single",
+           workers: WorkersOpt = 2) -> None:
     """Figures at each year (or month) end [m²], as a table, CSV or JSON."""
     with _errors():
         st = open_store(store)
-        ledger = _ledger(st, not as_json)
+        ledger = _ledger(st, not as_json, engine, workers)
         first = _date(start, "--start") or ledger.first_day or dt.date.today()
         last = _date(end, "--end") or dt.date.today()
         if freq not in ("year", "month"):

@@ -22,6 +22,7 @@ areas, never geometry.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -47,6 +48,7 @@ from planner.accounting import (
 from planner.areas import equal_area_crs
 from planner.errors import InputError
 from planner.layers import LayerName
+from planner.programme import Programme
 from planner.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -164,7 +166,9 @@ def _read_tile(location: str, layer: LayerName, tile: Tile, crs_wkt: str) -> gpd
     return frame.sort_values("row").reset_index(drop=True)
 
 
-_ROWS_META = pd.DataFrame({"hazard_row": pd.Series(dtype="int64"),
+#: the rows every engine measures: a hazard piece has ``release_row`` -1, a release piece
+#: ``hazard_row`` -1, an overlap both rows; areas in the equal-area CRS [m²]
+ROWS_META = pd.DataFrame({"hazard_row": pd.Series(dtype="int64"),
                            "release_row": pd.Series(dtype="int64"),
                            "area_m2": pd.Series(dtype="float64"),
                            "raw_area_m2": pd.Series(dtype="float64")})
@@ -253,24 +257,14 @@ def ledger_partitioned(store: Store, *, workers: int = 2, tiles: int | None = No
 
     if workers < 1:
         raise InputError("the number of workers must be at least 1")
-    programme = store.programme()
-    store_crs = programme.pyproj_crs
     tell("reading attributes and bounding boxes", 0.0)
-    h_att = store.attributes("hazards", _HAZARD_COLUMNS)
-    r_att = store.attributes("releases", _RELEASE_COLUMNS)
-    basis = h_att if len(h_att) else r_att
-    crs = (equal_area_crs(gpd.GeoSeries(shapely.box(basis["minx"], basis["miny"],
-                                                     basis["maxx"], basis["maxy"]),
-                                         crs=store_crs))
-           if len(basis) else pyproj.CRS.from_epsg(6933))
-    release_order(np.zeros(len(r_att), np.int64), r_att["method"].to_numpy(dtype=object),
-                  np.arange(len(r_att)))  # unknown methods are refused before any work
+    programme, h_att, r_att, crs = ledger_inputs(store)
     n_tiles = (tiles if tiles is not None
                else max(2 * workers, math.ceil(len(h_att) / HAZARDS_PER_TILE)))
-    plan = plan_tiles(h_att, r_att, store_crs, crs, n_tiles)
-    rows = _run_tiles(store.location, plan, crs, workers, client, tell) if plan else _ROWS_META
+    plan = plan_tiles(h_att, r_att, programme.pyproj_crs, crs, n_tiles)
+    rows = _run_tiles(store.location, plan, crs, workers, client, tell) if plan else ROWS_META
     tell("combining the tiles", 0.95)
-    ledger = _combine(programme.eif, crs, h_att, r_att, rows)
+    ledger = ledger_from_rows(programme.eif, crs, h_att, r_att, rows)
     tell("done", 1.0)
     return ledger
 
@@ -293,7 +287,7 @@ def _run_tiles(location: str, plan: list[Tile], crs: pyproj.CRS, workers: int,
                           [wkt] * len(plan), meta=meta[layer], enforce_metadata=False)
         ddf.spatial_partitions = boxes
         parts[layer] = ddf
-    rows = parts["hazards"].map_partitions(_tile_rows, parts["releases"], meta=_ROWS_META,
+    rows = parts["hazards"].map_partitions(_tile_rows, parts["releases"], meta=ROWS_META,
                                            align_dataframes=False)
     with (local_client(workers) if client is None else _as_is(client)) as c:
         futures = c.compute(rows.to_delayed())
@@ -301,7 +295,7 @@ def _run_tiles(location: str, plan: list[Tile], crs: pyproj.CRS, workers: int,
         for done, future in enumerate(as_completed(futures), start=1):
             results.append(future.result())
             tell(f"tile {done} of {len(plan)} measured", 0.05 + 0.9 * done / len(plan))
-    return pd.concat(results, ignore_index=True) if results else _ROWS_META
+    return pd.concat(results, ignore_index=True) if results else ROWS_META
 
 
 @contextmanager
@@ -309,9 +303,33 @@ def _as_is(client: Any) -> Iterator[Any]:
     yield client
 
 
-def _combine(eif: Any, crs: pyproj.CRS, h_att: pd.DataFrame, r_att: pd.DataFrame,
-             rows: pd.DataFrame) -> Ledger:
-    """One ledger from the rows of all tiles: areas summed per piece and per overlap."""
+def ledger_inputs(store: Store) -> tuple[Programme, pd.DataFrame, pd.DataFrame, pyproj.CRS]:
+    """What a ledger needs besides geometry: programme, attributes, and its equal-area CRS.
+
+    The CRS is the one :func:`planner.accounting.ledger_from_store` would choose (centred on
+    the hazards' bounding boxes), so every engine measures in the same projection. Unknown
+    release methods are refused here, before any geometry is read.
+    """
+    programme = store.programme()
+    h_att = store.attributes("hazards", _HAZARD_COLUMNS)
+    r_att = store.attributes("releases", _RELEASE_COLUMNS)
+    basis = h_att if len(h_att) else r_att
+    crs = (equal_area_crs(gpd.GeoSeries(shapely.box(basis["minx"], basis["miny"],
+                                                     basis["maxx"], basis["maxy"]),
+                                         crs=programme.pyproj_crs))
+           if len(basis) else pyproj.CRS.from_epsg(6933))
+    release_order(np.zeros(len(r_att), np.int64), r_att["method"].to_numpy(dtype=object),
+                  np.arange(len(r_att)))
+    return programme, h_att, r_att, crs
+
+
+def ledger_from_rows(eif: dt.date, crs: pyproj.CRS, h_att: pd.DataFrame,
+                     r_att: pd.DataFrame, rows: pd.DataFrame) -> Ledger:
+    """One ledger from measured rows keyed by store row (see :data:`ROWS_META`).
+
+    Areas are summed per hazard piece, per release piece and per overlapping pair, so rows
+    of several tiles (or of a database) combine exactly.
+    """
     # store rows are increasing, so a row's position is found by bisection
     h_rows, r_rows = h_att["row"].to_numpy(), r_att["row"].to_numpy()
     hr, rr = rows["hazard_row"].to_numpy(), rows["release_row"].to_numpy()
@@ -345,3 +363,37 @@ def _combine(eif: Any, crs: pyproj.CRS, h_att: pd.DataFrame, r_att: pd.DataFrame
         pair_release=pair_sum.index.get_level_values("r").to_numpy(dtype=np.int64),
         pair_area_m2=pair_sum.to_numpy(dtype=float),
     )
+
+
+#: the ways a ledger can be built: in this process, tiled on a dask cluster, inside PostGIS
+ENGINES = ("single", "dask", "postgis")
+
+
+def ledger_with(store: Store, engine: str = "single", *, workers: int = 2,
+                progress: Progress | None = None) -> Ledger:
+    """Build a store's ledger with one of :data:`ENGINES`; all give the same figures.
+
+    ``single`` is :func:`planner.accounting.ledger_from_store`; ``dask`` is
+    :func:`ledger_partitioned` on a local cluster of ``workers`` processes; ``postgis`` is
+    :func:`planner.postgis.ledger_in_database` (PostGIS stores only).
+
+    Examples
+    --------
+    >>> ledger_with(None, "gpu")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    planner.errors.InputError: engine 'gpu': use one of single, dask, postgis
+    """
+    from planner.accounting import ledger_from_store
+
+    if engine == "single":
+        return ledger_from_store(store, progress=progress)
+    if engine == "dask":
+        return ledger_partitioned(store, workers=workers, progress=progress)
+    if engine == "postgis":
+        from planner.postgis import PostGISStore, ledger_in_database
+
+        if not isinstance(store, PostGISStore):
+            raise InputError("the postgis engine runs inside a PostGIS store; give --store "
+                             "postgresql://… or use --engine single or dask")
+        return ledger_in_database(store, progress=progress)
+    raise InputError(f"engine {engine!r}: use one of {', '.join(ENGINES)}")

@@ -10,11 +10,13 @@ the UNIQUE sha256 and ids make racing imports land exactly once.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -34,6 +36,9 @@ from planner.store import (
     attribute_frame,
     frame_from_rows,
 )
+
+if TYPE_CHECKING:
+    from planner.accounting import Ledger
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -284,3 +289,138 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
+
+
+# -- accounting inside the database ------------------------------------------------------------
+_LEDGER_SQL = """
+CREATE UNLOGGED TABLE {p}_h AS
+  SELECT fid AS row, row_number() OVER (ORDER BY recorded_on, found_after_eif, fid) AS ord,
+         ST_Transform(geom, {target}) AS geom FROM hazards;
+CREATE UNLOGGED TABLE {p}_r AS
+  SELECT fid AS row, row_number() OVER (ORDER BY released_on,
+           CASE method WHEN 'cleared' THEN 0 WHEN 'reduced' THEN 1 ELSE 2 END, fid) AS ord,
+         ST_Transform(geom, {target}) AS geom FROM releases;
+CREATE INDEX ON {p}_h USING gist (geom);
+CREATE INDEX ON {p}_r USING gist (geom);
+ANALYZE {p}_h;
+ANALYZE {p}_r;
+CREATE UNLOGGED TABLE {p}_hp AS
+  SELECT t.row, ST_Area(t.geom) AS raw_m2, ST_Area(t.piece) AS area_m2, t.piece AS geom FROM (
+    SELECT h.row, h.geom, CASE WHEN e.g IS NULL THEN h.geom
+                               ELSE ST_Difference(h.geom, e.g) END AS piece
+    FROM {p}_h h LEFT JOIN LATERAL (
+      SELECT ST_Union(x.geom) AS g FROM {p}_h x
+      WHERE x.geom && h.geom AND x.ord < h.ord AND ST_Intersects(x.geom, h.geom)) e ON true
+  ) t;
+CREATE UNLOGGED TABLE {p}_rp AS
+  SELECT t.row, ST_Area(t.geom) AS raw_m2, ST_Area(t.piece) AS area_m2, t.piece AS geom FROM (
+    SELECT r.row, r.geom, CASE WHEN e.g IS NULL THEN r.geom
+                               ELSE ST_Difference(r.geom, e.g) END AS piece
+    FROM {p}_r r LEFT JOIN LATERAL (
+      SELECT ST_Union(x.geom) AS g FROM {p}_r x
+      WHERE x.geom && r.geom AND x.ord < r.ord AND ST_Intersects(x.geom, r.geom)) e ON true
+  ) t;
+CREATE INDEX ON {p}_rp USING gist (geom) WHERE area_m2 > {crumb};
+ANALYZE {p}_hp;
+ANALYZE {p}_rp;
+"""
+
+_LEDGER_STEPS = {"_h": "reprojecting hazards", "_r": "reprojecting releases",
+                 "_hp": "cutting hazards into disjoint pieces",
+                 "_rp": "cutting releases into disjoint pieces"}
+_USER_SRIDS = range(910_000, 999_000)
+
+
+def _srid_for(con: Connection, crs: pyproj.CRS) -> str:
+    """The SQL for ``crs`` as a target of ST_Transform: an SRID where possible.
+
+    PostGIS caches transformations by SRID, but builds one anew for every row when given a
+    PROJ string, which is many times slower. The equal-area CRS is therefore entered in
+    ``spatial_ref_sys`` under a user SRID (the same definition always gets the same one);
+    where that table is not writable, the PROJ string is used as it is.
+    """
+    proj = crs.srs
+    digest = int(hashlib.sha256(proj.encode()).hexdigest(), 16)
+    for k in range(20):
+        srid = _USER_SRIDS[(digest + k) % len(_USER_SRIDS)]
+        found = con.execute(sa.text("SELECT proj4text FROM spatial_ref_sys WHERE srid = :s"),
+                            {"s": srid}).scalar()
+        if found == proj:
+            return str(srid)
+        if found is not None:
+            continue
+        try:
+            con.execute(sa.text(
+                "INSERT INTO spatial_ref_sys (srid, auth_name, auth_srid, srtext, proj4text) "
+                "VALUES (:s, 'planner', :s, :wkt, :proj) ON CONFLICT (srid) DO NOTHING"),
+                {"s": srid, "wkt": crs.to_wkt(), "proj": proj})
+            con.commit()
+        except sa.exc.DBAPIError as exc:
+            con.rollback()
+            log.warning("cannot add the equal-area CRS to spatial_ref_sys (%s); reprojecting "
+                        "with a PROJ string, which is slower", exc.orig)
+            break
+        return str(srid)
+    return "CAST(:proj AS text)"
+
+
+_LEDGER_ROWS_SQL = """
+SELECT row, -1, area_m2, raw_m2 FROM {p}_hp
+UNION ALL SELECT -1, row, area_m2, raw_m2 FROM {p}_rp
+UNION ALL SELECT * FROM (
+  SELECT h.row, r.row, CASE WHEN ST_ContainsProperly(h.geom, r.geom) THEN r.area_m2
+                            ELSE ST_Area(ST_Intersection(h.geom, r.geom)) END AS a, 0.0
+  FROM {p}_hp h JOIN {p}_rp r ON h.geom && r.geom AND ST_Intersects(h.geom, r.geom)
+  WHERE r.area_m2 > {crumb}) o WHERE a > 0
+"""
+
+
+def ledger_in_database(store: PostGISStore, *, progress: Callable[[str, float], None] | None
+                       = None) -> Ledger:
+    """The ledger of a PostGIS store with the cutting and measuring done by PostGIS.
+
+    The same method as :func:`planner.accounting.build_ledger` in SQL: features are
+    reprojected to the same equal-area CRS, each is cut into its piece (minus the union of
+    the earlier features it meets), and pieces and their overlaps are measured in the
+    database; only areas travel to Python. Scratch tables are unlogged and dropped at the
+    end, whatever happens.
+
+    Examples
+    --------
+    ``ledger_in_database(open_store("postgresql://…")).status(dt.date(2024, 12, 31))``
+    """
+    from planner.accounting import _CRUMB_M2
+    from planner.partitions import ROWS_META, ledger_from_rows, ledger_inputs
+
+    def tell(step: str, frac: float) -> None:
+        if progress is not None:
+            progress(step, frac)
+        log.info("database ledger: %s", step)
+
+    tell("reading attributes and bounding boxes", 0.0)
+    programme, h_att, r_att, crs = ledger_inputs(store)
+    prefix = f"planner_scratch_{uuid.uuid4().hex[:12]}"
+    try:
+        with store.engine.connect() as con:
+            target = _srid_for(con, crs)
+            statements = [s.strip() for s in _LEDGER_SQL.format(
+                p=prefix, crumb=_CRUMB_M2, target=target).split(";") if s.strip()]
+            for i, sql in enumerate(statements):
+                made = sql.split(" AS", 1)[0].rsplit(prefix, 1)[-1]
+                tell(_LEDGER_STEPS.get(made, "indexing") if sql.startswith("CREATE UNLOGGED")
+                     else "indexing",
+                     0.05 + 0.8 * i / len(statements))
+                con.execute(sa.text(sql), {"proj": crs.srs})
+                con.commit()
+            tell("measuring overlaps", 0.85)
+            rows = con.execute(sa.text(_LEDGER_ROWS_SQL.format(p=prefix, crumb=_CRUMB_M2))
+                               ).all()
+    finally:
+        with store.engine.begin() as con:
+            for t in ("h", "r", "hp", "rp"):
+                con.execute(sa.text(f"DROP TABLE IF EXISTS {prefix}_{t}"))
+    frame = (pd.DataFrame(rows, columns=list(ROWS_META.columns)).astype(ROWS_META.dtypes)
+             if rows else ROWS_META)
+    ledger = ledger_from_rows(programme.eif, crs, h_att, r_att, frame)
+    tell("done", 1.0)
+    return ledger

@@ -167,6 +167,13 @@ def test_the_same_commands_run_on_a_postgis_store(tmp_path: Path) -> None:
     a = json.loads(run("status", "--store", gpkg, "--at", "2024-12-31", "--json")[1])
     b = json.loads(run("status", "--store", url, "--at", "2024-12-31", "--json")[1])
     assert abs(a["remaining_m2"] - b["remaining_m2"]) < 1e-6
+    # the three engines give the same figures; the database one only on a database
+    for store, engine in ((url, "postgis"), (url, "dask"), (gpkg, "dask")):
+        c = json.loads(run("status", "--store", store, "--at", "2024-12-31", "--json",
+                           "--engine", engine, "--workers", "1")[1])
+        assert abs(a["remaining_m2"] - c["remaining_m2"]) < 1.0, engine
+    code, text = run("status", "--store", gpkg, "--engine", "postgis")
+    assert code == 1 and "postgresql://" in text, text
     code, text = run("forecast", "--store", url, "--json", "--as-of", "2024-12-31")
     assert code == 0 and json.loads(text)["deadline"] == "2026-08-01"
     fresh = new_postgis_database(admin)

@@ -140,3 +140,67 @@ def test_own_local_cluster_when_no_client_is_given(make_store: Callable[..., Sto
         [sq(0, 0)], [D(2015, 1, 1)], ["cleared"]))
     s = ledger_partitioned(store, workers=1, tiles=3).status(D(2020, 1, 1))
     assert (s.known_m2, s.cleared_m2) == pytest.approx((17_500, 10_000), abs=0.1)
+
+
+# -------------------------------------------------------------- accounting inside PostGIS
+
+def _postgis_copy(store: Store) -> Store:
+    from .conftest import new_postgis_database, postgres_url
+
+    admin = postgres_url()
+    if admin is None:
+        pytest.skip("NO POSTGRESQL: the in-database accounting tests did not run; run "
+                    "scripts/test.sh, which starts a throwaway cluster.")
+    return copy_store(store, new_postgis_database(admin))
+
+
+def test_database_ledger_equals_single_process(demo_store: Store) -> None:
+    from planner.postgis import PostGISStore, ledger_in_database
+
+    pg = _postgis_copy(demo_store)
+    assert isinstance(pg, PostGISStore)
+    steps: list[str] = []
+    in_db = ledger_in_database(pg, progress=lambda s, f: steps.append(s))
+    assert_same_series(ledger_from_store(pg).series(YEARS), in_db.series(YEARS))
+    assert "cutting hazards into disjoint pieces" in steps and steps[-1] == "done"
+    # the scratch tables are gone, the equal-area CRS is kept once under a user SRID
+    with pg.engine.connect() as con:
+        import sqlalchemy as sa
+
+        left = con.execute(sa.text("SELECT count(*) FROM pg_tables WHERE tablename LIKE "
+                                   "'planner_scratch%'")).scalar()
+        srids = con.execute(sa.text("SELECT count(*) FROM spatial_ref_sys WHERE auth_name = "
+                                    "'planner'")).scalar()
+    assert left == 0 and srids == 1
+    ledger_in_database(pg)
+    with pg.engine.connect() as con:
+        assert con.execute(sa.text("SELECT count(*) FROM spatial_ref_sys WHERE auth_name = "
+                                   "'planner'")).scalar() == 1
+
+
+def test_database_ledger_on_known_overlaps(make_store: Callable[..., Store]) -> None:
+    from planner.postgis import ledger_in_database
+
+    hazards = hazards_frame([sq(0, 0), sq(50, 0), sq(1000, 0)],
+                            [D(2010, 1, 1), D(2010, 1, 1), D(2014, 1, 1)])
+    releases = releases_frame([shapely.box(X0 + 20, Y0, X0 + 130, Y0 + 100), sq(0, 0),
+                               sq(1000, 0, 50)],
+                              [D(2015, 1, 1), D(2015, 1, 1), D(2016, 1, 1)],
+                              ["reduced", "cleared", "cancelled"])
+    pg = _postgis_copy(fill_store(make_store(), hazards, releases))
+    s = ledger_in_database(pg).status(D(2020, 1, 1))  # type: ignore[arg-type]
+    assert (s.baseline_m2, s.discovered_m2) == pytest.approx((15_000, 10_000), abs=0.1)
+    # same day: clearance claims the first square before the reduction
+    assert (s.cleared_m2, s.reduced_m2, s.cancelled_m2) == pytest.approx(
+        (10_000, 3_000, 2_500), abs=0.1)
+    assert s.remaining_m2 == pytest.approx(9_500, abs=0.1) and s.reconciles
+
+
+def test_engines_by_name(demo_store: Store) -> None:
+    from planner.partitions import ledger_with
+
+    with pytest.raises(InputError, match="PostGIS store"):
+        ledger_with(demo_store, "postgis")
+    with pytest.raises(InputError, match="use one of"):
+        ledger_with(demo_store, "spark")
+    assert ledger_with(demo_store).status(D(2024, 12, 31)).reconciles
