@@ -567,8 +567,7 @@ def create_app(settings: Settings) -> FastAPI:
         from planner.maps import map_html, programme_map
 
         for layer in ("hazards", "releases"):
-            frame = state.store.read(layer)
-            part = frame[frame["import_id"] == import_id]
+            part = state.store.read(layer, import_id=import_id)
             if len(part):
                 empty = part.iloc[0:0]
                 m = (programme_map(part, title=f"import {import_id}") if layer == "hazards"

@@ -142,13 +142,16 @@ class PostGISStore:
                         {"v": json.dumps(settings)})
 
     # -- reading -------------------------------------------------------------------------
-    def read(self, layer: LayerName, crs: pyproj.CRS | None = None) -> gpd.GeoDataFrame:
+    def read(self, layer: LayerName, crs: pyproj.CRS | None = None,
+             import_id: int | None = None) -> gpd.GeoDataFrame:
         columns = COLUMNS[layer]
         names = [c.name for c in columns]
         source = self._crs
+        where = "" if import_id is None else " WHERE import_id = :i"
         with self.engine.connect() as con:
             result = con.execution_options(stream_results=True).execute(sa.text(
-                f"SELECT ST_AsBinary(geom), {', '.join(names)} FROM {layer} ORDER BY fid"))
+                f"SELECT ST_AsBinary(geom), {', '.join(names)} FROM {layer}{where} ORDER BY "
+                "fid"), {"i": import_id})
             return frame_from_rows(layer, iter(lambda: result.fetchmany(_READ_CHUNK), []),
                                    bytes, source, crs, plain=_plain)
 

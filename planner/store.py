@@ -67,11 +67,12 @@ class Store(Protocol):
         """Replace the programme's free-form settings (extensions, overrides)."""
         ...
 
-    def read(self, layer: LayerName, crs: pyproj.CRS | None = None) -> gpd.GeoDataFrame:
+    def read(self, layer: LayerName, crs: pyproj.CRS | None = None,
+             import_id: int | None = None) -> gpd.GeoDataFrame:
         """All features of ``hazards`` or ``releases``, in the store CRS or in ``crs``.
 
         With ``crs`` the geometries are reprojected as they are read, so a large layer is
-        never held twice.
+        never held twice. With ``import_id``, only the features of that import.
         """
         ...
 
@@ -351,12 +352,15 @@ class GeoPackageStore:
                         "(key) DO UPDATE SET value = excluded.value", (json.dumps(settings),))
 
     # -- reading -------------------------------------------------------------------------
-    def read(self, layer: LayerName, crs: pyproj.CRS | None = None) -> gpd.GeoDataFrame:
+    def read(self, layer: LayerName, crs: pyproj.CRS | None = None,
+             import_id: int | None = None) -> gpd.GeoDataFrame:
         columns = COLUMNS[layer]
         names = [c.name for c in columns]
         source = self._crs
+        where, args = ("", ()) if import_id is None else (" WHERE import_id = ?", (import_id,))
         with self._connect() as con:
-            cur = con.execute(f"SELECT geom, {', '.join(names)} FROM {layer} ORDER BY fid")
+            cur = con.execute(f"SELECT geom, {', '.join(names)} FROM {layer}{where} ORDER BY fid",
+                              args)
             return frame_from_rows(layer, iter(lambda: cur.fetchmany(_READ_CHUNK), []),
                                    _wkb_from_blob, source, crs)
 
@@ -643,18 +647,18 @@ def copy_store(source: Store, target_location: str | Path, *,
                progress: Callable[[str], None] | None = None) -> Store:
     """Copy a programme into a new store (GeoPackage ⇄ PostGIS), import by import.
 
-    Everything is kept: settings, every import record (id, file name, sha256, CRS, warnings,
+    Import by import, so memory holds one import's features at a time. Everything is
+    kept: settings, every import record (id, file name, sha256, CRS, warnings,
     time) and every feature with its attributes, in the same order. Users and their tokens are
     not copied: create them again on the target.
     """
     target = create_store(target_location, source.programme())
     imports = source.imports()
-    layers = {layer: source.read(layer) for layer in ("hazards", "releases")}
     for row in imports.to_dict(orient="records"):
         r: dict[str, Any] = {str(k): v for k, v in row.items()}
-        layer = str(r["layer"])
-        frame = layers[layer]
-        part = frame[frame["import_id"] == r["import_id"]]
+        layer: LayerName = "hazards" if r["layer"] == "hazards" else "releases"
+        # one import at a time, so that copying a large programme never holds it all
+        part = source.read(layer, import_id=int(r["import_id"]))
         warnings = r["warnings"] if isinstance(r["warnings"], list) else json.loads(
             r["warnings"] or "[]")
         record = ImportRecord(layer=layer, file_name=str(r["file_name"]),
@@ -663,7 +667,7 @@ def copy_store(source: Store, target_location: str | Path, *,
                               warnings=list(warnings),
                               imported_at=dt.datetime.fromisoformat(str(r["imported_at"])),
                               import_id=int(r["import_id"]))
-        target.add(layer, part, record)  # type: ignore[arg-type]
+        target.add(layer, part, record)
         if progress is not None:
             progress(f"import {r['import_id']}: {len(part)} {layer} from {r['file_name']}")
     return target

@@ -209,3 +209,8 @@ def test_attributes_and_window_reads(any_store: Callable[..., Store]) -> None:
     assert list(got["row"]) == list(att["row"][:2])
     assert shapely.equals_exact(got.geometry.values[0], frame.geometry.values[0], 1e-6)
     assert len(store.read_window("hazards", (x0 - 500, y0 - 500, x0 - 400, y0 - 400))) == 0
+    # one import's features only
+    second = store.add("hazards", multi(hazards_frame([sq(9000, 0)])).assign(
+        hazard_id=["H9"]), record("other-sha", rows=1))
+    assert list(store.read("hazards", import_id=second)["hazard_id"]) == ["H9"]
+    assert len(store.read("hazards")) == 4
