@@ -17,51 +17,20 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import build_store, peak_rss_mb
+
 STEPS = ("floor", "status", "series")
 
 
 def build(n: int, folder: Path) -> Path:
-    import shapely
-
-    from planner.programme import Programme
-    from planner.store import ImportRecord, create_store
-    from planner.synthetic import SyntheticSpec, synthetic_programme
-
-    path = folder / f"bench_{n}.gpkg"
-    spec = SyntheticSpec(n_hazards=n, seed=7)
-    store = create_store(path, Programme("bench", spec.eif, spec.crs))
-    hazards, releases = synthetic_programme(spec)
-    for kind, frame in (("hazards", hazards), ("releases", releases)):
-        # written straight to the store: ingest checks are not what is measured here
-        features = frame.assign(source_file=f"{kind}.gpkg", import_id=0, geometry=[
-            g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g])
-            for g in frame.geometry])
-        store.add(kind, features, ImportRecord(kind, f"{kind}.gpkg", f"{kind}-{n}", None,
-                                               None, len(features), [], dt.datetime.now()))
-    return path
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process [MiB].
-
-    Linux's VmHWM belongs to this process image alone; ``ru_maxrss`` would also count the
-    memory of the parent at the moment it forked us (the 2 GB of a parent that had just built
-    a 100,000-hazard store), which made earlier figures too high.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return build_store(n, folder / f"bench_{n}.gpkg")
 
 
 def run_step(step: str, path: str) -> dict[str, float]:
