@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import psycopg
 import pyproj
 import shapely
 import sqlalchemy as sa
@@ -32,9 +33,9 @@ from planner.programme import Programme
 from planner.store import (
     ImportRecord,
     _columns_of,
-    _sql_value,
     attribute_frame,
     frame_from_rows,
+    sql_rows,
 )
 
 if TYPE_CHECKING:
@@ -202,7 +203,10 @@ class PostGISStore:
             raise StoreError(f"features must be in the store CRS {self._crs.to_string()} to "
                              "be added")
         geoms = np.asarray(shapely.force_2d(features.geometry.values))
-        wkbs = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
+        single = shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON
+        geoms[single] = [shapely.MultiPolygon([g]) for g in geoms[single]]
+        ewkbs = shapely.to_wkb(shapely.set_srid(geoms, self._srid), hex=True,
+                               include_srid=True)
         names = [c.name for c in columns]
         try:
             with self.engine.begin() as con:
@@ -218,26 +222,21 @@ class PostGISStore:
                      "warnings": json.dumps(record.warnings),
                      "imported_at": record.imported_at.isoformat(timespec="seconds")}
                 ).scalar_one())
-                rows = []
-                for i, wkb in enumerate(wkbs):
-                    row: dict[str, Any] = {"wkb": bytes(wkb)}
-                    for c in columns:
-                        v = import_id if c.name == "import_id" else features[c.name].iloc[i]
-                        value = _sql_value(c, v)
-                        row[c.name] = bool(value) if c.kind == "bool" and value is not None \
-                            else value
-                    rows.append(row)
                 if record.import_id is not None:   # keep the identity ahead of copied ids
                     con.execute(sa.text(
                         "SELECT setval(pg_get_serial_sequence('imports', 'import_id'), "
                         "(SELECT max(import_id) FROM imports))"))
-                if rows:
-                    con.execute(sa.text(
-                        f"INSERT INTO {layer} (geom, {', '.join(names)}) VALUES "
-                        f"(ST_Multi(ST_GeomFromWKB(:wkb, {self._srid})), "
-                        f"{', '.join(':' + n for n in names)})"), rows)
-        except sa.exc.IntegrityError as exc:
-            text = str(exc.orig)
+                # COPY: one stream for the whole import instead of a statement per feature
+                cursor = con.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                with cursor, cursor.copy(f"COPY {layer} (geom, {', '.join(names)}) FROM STDIN"
+                                         ) as copy:
+                    for ewkb, row in zip(ewkbs, sql_rows(columns, features, import_id),
+                                         strict=True):
+                        copy.write_row((ewkb, *row))
+        except (sa.exc.IntegrityError, psycopg.errors.IntegrityError) as exc:
+            # the COPY runs on the driver's cursor, whose errors SQLAlchemy does not wrap
+            orig = getattr(exc, "orig", exc)
+            text = str(orig)
             if "sha256" in text:
                 raise DuplicateImportError(
                     f"{record.file_name}: this file (sha256 {record.sha256[:12]}…) was already "
@@ -247,7 +246,7 @@ class PostGISStore:
                     f"{record.file_name}: an id in this file is already used in {layer} "
                     f"(another import may have landed first); nothing was added. Give the "
                     f"features new ids, or --map {ID_COLUMN[layer]}= to generate them.") from exc
-            raise StoreError(f"{record.file_name}: the store refused the import ({exc.orig}); "
+            raise StoreError(f"{record.file_name}: the store refused the import ({orig}); "
                              "nothing was added.") from exc
         log.info("import %s: %d %s from %s", import_id, len(features), layer, record.file_name)
         return import_id
