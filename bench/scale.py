@@ -8,12 +8,13 @@ engine builds the ledger and the yearly series 2010-2024 in a fresh child proces
 * ``single``: :func:`planner.accounting.ledger_from_store` on the GeoPackage store;
 * ``dask``: :func:`planner.partitions.ledger_partitioned` on the GeoPackage store with a
   LocalCluster of ``--workers`` processes (cluster start-up included in the time);
-* ``postgis``: :func:`planner.postgis.ledger_in_database` on the PostGIS store.
+* ``postgis``: :func:`planner.postgis.ledger_in_database` on the PostGIS store, in
+  ``--workers`` database sessions at once.
 
 Peak memory is VmHWM: of the child process (driver), and the largest of the dask workers or
-of the PostgreSQL backend that ran the SQL (PostgreSQL's parallel workers, if any, are not
-included). ``diff`` is the largest difference of any figure of the series from the single-
-process one [m²].
+the sum over the PostgreSQL backends of the ``--workers`` sessions that ran the SQL (their
+shared buffers are counted in each). ``diff`` is the largest difference of any figure of
+the series from the first engine's [m²].
 
 Usage::
 
@@ -77,12 +78,13 @@ def run_engine(engine: str, location: str, workers: int) -> dict[str, object]:
         from planner.postgis import PostGISStore, ledger_in_database
 
         assert isinstance(store, PostGISStore)
-        # one connection for the whole job, so that its backend is the one measured
-        store.engine = sa.create_engine(store.engine.url, poolclass=sa.pool.StaticPool)
+        ledger = ledger_in_database(store, sessions=workers)
+        # the pooled sessions are still open: their backends' high-water marks, summed
         with store.engine.connect() as con:
-            backend = int(con.execute(sa.text("SELECT pg_backend_pid()")).scalar() or 0)
-        ledger = ledger_in_database(store)
-        other_peak = _proc_peak_mb(backend)
+            pids = con.execute(sa.text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND "
+                "backend_type = 'client backend'")).scalars().all()
+        other_peak = sum(_proc_peak_mb(int(p)) or 0.0 for p in pids)
     df = ledger.series(dates)
     seconds = time.perf_counter() - t0
     return {"seconds": seconds, "peak_mb": peak_rss_mb(), "other_peak_mb": other_peak,

@@ -233,7 +233,8 @@ def _ledger(st: Store, show_progress: bool, engine: str = "single", workers: int
 EngineOpt = Annotated[str, typer.Option(help="How to build the accounting: single (this "
                                              "process), dask (tiles on a local cluster) or "
                                              "postgis (inside a PostGIS store). Same figures.")]
-WorkersOpt = Annotated[int, typer.Option(help="Worker processes for --engine dask.")]
+WorkersOpt = Annotated[int, typer.Option(help="Worker processes (--engine dask) or database "
+                                              "sessions (--engine postgis).")]
 
 
 def km2(m2: float) -> str:

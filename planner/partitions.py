@@ -375,7 +375,7 @@ def ledger_with(store: Store, engine: str = "single", *, workers: int = 2,
 
     ``single`` is :func:`planner.accounting.ledger_from_store`; ``dask`` is
     :func:`ledger_partitioned` on a local cluster of ``workers`` processes; ``postgis`` is
-    :func:`planner.postgis.ledger_in_database` (PostGIS stores only).
+    :func:`planner.postgis.ledger_in_database` with ``workers`` sessions (PostGIS stores only).
 
     Examples
     --------
@@ -395,5 +395,5 @@ def ledger_with(store: Store, engine: str = "single", *, workers: int = 2,
         if not isinstance(store, PostGISStore):
             raise InputError("the postgis engine runs inside a PostGIS store; give --store "
                              "postgresql://… or use --engine single or dask")
-        return ledger_in_database(store, progress=progress)
+        return ledger_in_database(store, sessions=workers, progress=progress)
     raise InputError(f"engine {engine!r}: use one of {', '.join(ENGINES)}")

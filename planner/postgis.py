@@ -13,8 +13,10 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -294,42 +296,52 @@ def _plain(value: Any) -> Any:
 
 
 # -- accounting inside the database ------------------------------------------------------------
-_LEDGER_SQL = """
+# Each step: (what the user is told, SQL, whether it runs in slices on several sessions).
+# Sliced statements take the rows with row % {n} = {k}; PostgreSQL does not parallelise a
+# LATERAL aggregate by itself, so the slices are what lets the database use every core.
+_PIECE_SQL = """
+INSERT INTO {p}_{t}p
+  SELECT t.row, ST_Area(t.geom), ST_Area(t.piece), t.piece FROM (
+    SELECT a.row, a.geom, CASE WHEN e.g IS NULL THEN a.geom
+                               ELSE ST_Difference(a.geom, e.g) END AS piece
+    FROM {p}_{t} a LEFT JOIN LATERAL (
+      SELECT ST_Union(x.geom) AS g FROM {p}_{t} x
+      WHERE x.geom && a.geom AND x.ord < a.ord AND ST_Intersects(x.geom, a.geom)) e ON true
+    WHERE a.row % {n} = {k}) t
+"""
+_LEDGER_STEPS: tuple[tuple[str, str, bool], ...] = (
+    ("reprojecting hazards", """
 CREATE UNLOGGED TABLE {p}_h AS
   SELECT fid AS row, row_number() OVER (ORDER BY recorded_on, found_after_eif, fid) AS ord,
-         ST_Transform(geom, {target}) AS geom FROM hazards;
+         ST_Transform(geom, {target}) AS geom FROM hazards""", False),
+    ("reprojecting releases", """
 CREATE UNLOGGED TABLE {p}_r AS
   SELECT fid AS row, row_number() OVER (ORDER BY released_on,
            CASE method WHEN 'cleared' THEN 0 WHEN 'reduced' THEN 1 ELSE 2 END, fid) AS ord,
-         ST_Transform(geom, {target}) AS geom FROM releases;
-CREATE INDEX ON {p}_h USING gist (geom);
-CREATE INDEX ON {p}_r USING gist (geom);
-ANALYZE {p}_h;
-ANALYZE {p}_r;
-CREATE UNLOGGED TABLE {p}_hp AS
-  SELECT t.row, ST_Area(t.geom) AS raw_m2, ST_Area(t.piece) AS area_m2, t.piece AS geom FROM (
-    SELECT h.row, h.geom, CASE WHEN e.g IS NULL THEN h.geom
-                               ELSE ST_Difference(h.geom, e.g) END AS piece
-    FROM {p}_h h LEFT JOIN LATERAL (
-      SELECT ST_Union(x.geom) AS g FROM {p}_h x
-      WHERE x.geom && h.geom AND x.ord < h.ord AND ST_Intersects(x.geom, h.geom)) e ON true
-  ) t;
-CREATE UNLOGGED TABLE {p}_rp AS
-  SELECT t.row, ST_Area(t.geom) AS raw_m2, ST_Area(t.piece) AS area_m2, t.piece AS geom FROM (
-    SELECT r.row, r.geom, CASE WHEN e.g IS NULL THEN r.geom
-                               ELSE ST_Difference(r.geom, e.g) END AS piece
-    FROM {p}_r r LEFT JOIN LATERAL (
-      SELECT ST_Union(x.geom) AS g FROM {p}_r x
-      WHERE x.geom && r.geom AND x.ord < r.ord AND ST_Intersects(x.geom, r.geom)) e ON true
-  ) t;
-CREATE INDEX ON {p}_rp USING gist (geom) WHERE area_m2 > {crumb};
-ANALYZE {p}_hp;
-ANALYZE {p}_rp;
+         ST_Transform(geom, {target}) AS geom FROM releases""", False),
+    ("indexing", "CREATE INDEX ON {p}_h USING gist (geom)", False),
+    ("indexing", "CREATE INDEX ON {p}_r USING gist (geom)", False),
+    ("indexing", "ANALYZE {p}_h", False),
+    ("indexing", "ANALYZE {p}_r", False),
+    ("indexing", "CREATE UNLOGGED TABLE {p}_hp (row bigint, raw_m2 float8, area_m2 float8, "
+                 "geom geometry)", False),
+    ("indexing", "CREATE UNLOGGED TABLE {p}_rp (row bigint, raw_m2 float8, area_m2 float8, "
+                 "geom geometry)", False),
+    ("cutting hazards into disjoint pieces", _PIECE_SQL.replace("{t}", "h"), True),
+    ("cutting releases into disjoint pieces", _PIECE_SQL.replace("{t}", "r"), True),
+    ("indexing", "CREATE INDEX ON {p}_rp USING gist (geom) WHERE area_m2 > {crumb}", False),
+    ("indexing", "ANALYZE {p}_hp", False),
+    ("indexing", "ANALYZE {p}_rp", False),
+)
+_LEDGER_ROWS_SQL = """
+SELECT row, -1, area_m2, raw_m2 FROM {p}_hp WHERE row % {n} = {k}
+UNION ALL SELECT -1, row, area_m2, raw_m2 FROM {p}_rp WHERE row % {n} = {k}
+UNION ALL SELECT * FROM (
+  SELECT h.row, r.row, CASE WHEN ST_ContainsProperly(h.geom, r.geom) THEN r.area_m2
+                            ELSE ST_Area(ST_Intersection(h.geom, r.geom)) END AS a, 0.0
+  FROM {p}_hp h JOIN {p}_rp r ON h.geom && r.geom AND ST_Intersects(h.geom, r.geom)
+  WHERE r.area_m2 > {crumb} AND h.row % {n} = {k}) o WHERE a > 0
 """
-
-_LEDGER_STEPS = {"_h": "reprojecting hazards", "_r": "reprojecting releases",
-                 "_hp": "cutting hazards into disjoint pieces",
-                 "_rp": "cutting releases into disjoint pieces"}
 _USER_SRIDS = range(910_000, 999_000)
 
 
@@ -366,26 +378,17 @@ def _srid_for(con: Connection, crs: pyproj.CRS) -> str:
     return "CAST(:proj AS text)"
 
 
-_LEDGER_ROWS_SQL = """
-SELECT row, -1, area_m2, raw_m2 FROM {p}_hp
-UNION ALL SELECT -1, row, area_m2, raw_m2 FROM {p}_rp
-UNION ALL SELECT * FROM (
-  SELECT h.row, r.row, CASE WHEN ST_ContainsProperly(h.geom, r.geom) THEN r.area_m2
-                            ELSE ST_Area(ST_Intersection(h.geom, r.geom)) END AS a, 0.0
-  FROM {p}_hp h JOIN {p}_rp r ON h.geom && r.geom AND ST_Intersects(h.geom, r.geom)
-  WHERE r.area_m2 > {crumb}) o WHERE a > 0
-"""
 
-
-def ledger_in_database(store: PostGISStore, *, progress: Callable[[str, float], None] | None
-                       = None) -> Ledger:
+def ledger_in_database(store: PostGISStore, *, sessions: int | None = None,
+                       progress: Callable[[str, float], None] | None = None) -> Ledger:
     """The ledger of a PostGIS store with the cutting and measuring done by PostGIS.
 
     The same method as :func:`planner.accounting.build_ledger` in SQL: features are
     reprojected to the same equal-area CRS, each is cut into its piece (minus the union of
     the earlier features it meets), and pieces and their overlaps are measured in the
-    database; only areas travel to Python. Scratch tables are unlogged and dropped at the
-    end, whatever happens.
+    database; only areas travel to Python. The heavy statements run in ``sessions`` slices
+    at once (default: one per core of this machine). Scratch tables are unlogged and
+    dropped at the end, whatever happens.
 
     Examples
     --------
@@ -399,24 +402,35 @@ def ledger_in_database(store: PostGISStore, *, progress: Callable[[str, float], 
             progress(step, frac)
         log.info("database ledger: %s", step)
 
+    n = sessions if sessions is not None else max(1, os.cpu_count() or 1)
+    if n < 1:
+        raise InputError("the number of database sessions must be at least 1")
     tell("reading attributes and bounding boxes", 0.0)
     programme, h_att, r_att, crs = ledger_inputs(store)
     prefix = f"planner_scratch_{uuid.uuid4().hex[:12]}"
+
+    def run(sql: str, k: int = 0, fetch: bool = False) -> list[Any]:
+        with store.engine.connect() as con:
+            con.execute(sa.text("SET jit = off"))
+            result = con.execute(sa.text(sql.format(p=prefix, crumb=_CRUMB_M2, n=n, k=k,
+                                                    target=target)), {"proj": crs.srs})
+            rows = list(result.all()) if fetch else []
+            con.commit()
+            return rows
+
+    def sliced(sql: str, fetch: bool = False) -> list[Any]:
+        with ThreadPoolExecutor(n) as pool:
+            parts = list(pool.map(lambda k: run(sql, k, fetch), range(n)))
+        return [row for part in parts for row in part]
+
     try:
         with store.engine.connect() as con:
             target = _srid_for(con, crs)
-            statements = [s.strip() for s in _LEDGER_SQL.format(
-                p=prefix, crumb=_CRUMB_M2, target=target).split(";") if s.strip()]
-            for i, sql in enumerate(statements):
-                made = sql.split(" AS", 1)[0].rsplit(prefix, 1)[-1]
-                tell(_LEDGER_STEPS.get(made, "indexing") if sql.startswith("CREATE UNLOGGED")
-                     else "indexing",
-                     0.05 + 0.8 * i / len(statements))
-                con.execute(sa.text(sql), {"proj": crs.srs})
-                con.commit()
-            tell("measuring overlaps", 0.85)
-            rows = con.execute(sa.text(_LEDGER_ROWS_SQL.format(p=prefix, crumb=_CRUMB_M2))
-                               ).all()
+        for i, (step, sql, in_slices) in enumerate(_LEDGER_STEPS):
+            tell(step, 0.05 + 0.8 * i / len(_LEDGER_STEPS))
+            sliced(sql) if in_slices else run(sql)
+        tell("measuring overlaps", 0.85)
+        rows = sliced(_LEDGER_ROWS_SQL, fetch=True)
     finally:
         with store.engine.begin() as con:
             for t in ("h", "r", "hp", "rp"):

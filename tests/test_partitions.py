@@ -160,7 +160,7 @@ def test_database_ledger_equals_single_process(demo_store: Store) -> None:
     pg = _postgis_copy(demo_store)
     assert isinstance(pg, PostGISStore)
     steps: list[str] = []
-    in_db = ledger_in_database(pg, progress=lambda s, f: steps.append(s))
+    in_db = ledger_in_database(pg, sessions=3, progress=lambda s, f: steps.append(s))
     assert_same_series(ledger_from_store(pg).series(YEARS), in_db.series(YEARS))
     assert "cutting hazards into disjoint pieces" in steps and steps[-1] == "done"
     # the scratch tables are gone, the equal-area CRS is kept once under a user SRID
