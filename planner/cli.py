@@ -49,7 +49,8 @@ def _main(verbose: Annotated[int, typer.Option("-v", "--verbose", count=True)] =
           quiet: Annotated[bool, typer.Option("-q", "--quiet")] = False) -> None:
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[
         min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # force: each run binds to the current stderr (tests run many commands in one process)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
 
 
 def _fail(exc: PlannerError, report: Path | None = None) -> None:

@@ -297,28 +297,38 @@ def _plain(value: Any) -> Any:
 
 # -- accounting inside the database ------------------------------------------------------------
 # Each step: (what the user is told, SQL, whether it runs in slices on several sessions).
+# Geometries are made valid where reprojection or cutting left them invalid: the GEOS of
+# older PostGIS releases raises a TopologyException on invalid input. For the same reason
+# no GEOS predicate is used: candidates are found by bounding box (&&) and the overlay
+# operations (OverlayNG, robust) do the rest; an overlap of zero area is dropped.
+_VALID = "CASE WHEN ST_IsValid(g) THEN g ELSE ST_CollectionExtract(ST_MakeValid(g), 3) END"
 # Sliced statements take the rows with row % {n} = {k}; PostgreSQL does not parallelise a
 # LATERAL aggregate by itself, so the slices are what lets the database use every core.
 _PIECE_SQL = """
 INSERT INTO {p}_{t}p
-  SELECT t.row, ST_Area(t.geom), ST_Area(t.piece), t.piece FROM (
-    SELECT a.row, a.geom, CASE WHEN e.g IS NULL THEN a.geom
-                               ELSE ST_Difference(a.geom, e.g) END AS piece
-    FROM {p}_{t} a LEFT JOIN LATERAL (
-      SELECT ST_Union(x.geom) AS g FROM {p}_{t} x
-      WHERE x.geom && a.geom AND x.ord < a.ord AND ST_Intersects(x.geom, a.geom)) e ON true
-    WHERE a.row % {n} = {k}) t
+  SELECT v.row, ST_Area(v.geom), ST_Area(v.piece), v.piece FROM (
+    SELECT t.row, t.geom, {valid} AS piece FROM (
+      SELECT a.row, a.geom, CASE WHEN e.u IS NULL THEN a.geom
+                                 ELSE ST_Difference(a.geom, e.u) END AS g
+      FROM {p}_{t} a LEFT JOIN LATERAL (
+        SELECT ST_Union(x.geom) AS u FROM {p}_{t} x
+        WHERE x.geom && a.geom AND x.ord < a.ord) e ON true
+      WHERE a.row % {n} = {k}) t) v
 """
 _LEDGER_STEPS: tuple[tuple[str, str, bool], ...] = (
     ("reprojecting hazards", """
 CREATE UNLOGGED TABLE {p}_h AS
   SELECT fid AS row, row_number() OVER (ORDER BY recorded_on, found_after_eif, fid) AS ord,
-         ST_Transform(geom, {target}) AS geom FROM hazards""", False),
+         {valid} AS geom
+  FROM (SELECT *, ST_Transform(geom, {target}) AS g FROM hazards) s
+""", False),
     ("reprojecting releases", """
 CREATE UNLOGGED TABLE {p}_r AS
   SELECT fid AS row, row_number() OVER (ORDER BY released_on,
            CASE method WHEN 'cleared' THEN 0 WHEN 'reduced' THEN 1 ELSE 2 END, fid) AS ord,
-         ST_Transform(geom, {target}) AS geom FROM releases""", False),
+         {valid} AS geom
+  FROM (SELECT *, ST_Transform(geom, {target}) AS g FROM releases) s
+""", False),
     ("indexing", "CREATE INDEX ON {p}_h USING gist (geom)", False),
     ("indexing", "CREATE INDEX ON {p}_r USING gist (geom)", False),
     ("indexing", "ANALYZE {p}_h", False),
@@ -337,9 +347,8 @@ _LEDGER_ROWS_SQL = """
 SELECT row, -1, area_m2, raw_m2 FROM {p}_hp WHERE row % {n} = {k}
 UNION ALL SELECT -1, row, area_m2, raw_m2 FROM {p}_rp WHERE row % {n} = {k}
 UNION ALL SELECT * FROM (
-  SELECT h.row, r.row, CASE WHEN ST_ContainsProperly(h.geom, r.geom) THEN r.area_m2
-                            ELSE ST_Area(ST_Intersection(h.geom, r.geom)) END AS a, 0.0
-  FROM {p}_hp h JOIN {p}_rp r ON h.geom && r.geom AND ST_Intersects(h.geom, r.geom)
+  SELECT h.row, r.row, ST_Area(ST_Intersection(h.geom, r.geom)) AS a, 0.0
+  FROM {p}_hp h JOIN {p}_rp r ON h.geom && r.geom
   WHERE r.area_m2 > {crumb} AND h.row % {n} = {k}) o WHERE a > 0
 """
 _USER_SRIDS = range(910_000, 999_000)
@@ -413,7 +422,8 @@ def ledger_in_database(store: PostGISStore, *, sessions: int | None = None,
         with store.engine.connect() as con:
             con.execute(sa.text("SET jit = off"))
             result = con.execute(sa.text(sql.format(p=prefix, crumb=_CRUMB_M2, n=n, k=k,
-                                                    target=target)), {"proj": crs.srs})
+                                                    target=target, valid=_VALID)),
+                                 {"proj": crs.srs})
             rows = list(result.all()) if fetch else []
             con.commit()
             return rows
