@@ -40,6 +40,7 @@ from planner.accounting import (
     Ledger,
     Progress,
     _days,
+    check_overlaps,
     hazard_order,
     measure,
     objects,
@@ -211,8 +212,13 @@ def local_client(workers: int, memory_limit: str | None = None) -> Iterator[Any]
 
     if workers < 1:
         raise InputError("the number of workers must be at least 1")
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        # dask's scheduler and nannies report every start and stop at INFO: keep it for -v
+        for name in [n for n in logging.root.manager.loggerDict if n.startswith("distributed")]:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    # dashboard on a free port: a user's own dask dashboard may hold the usual 8787
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, memory_limit=memory_limit or "auto") as cluster, \
+                      dashboard_address=":0", memory_limit=memory_limit or "auto") as cluster, \
             Client(cluster) as client:
         yield client
 
@@ -328,7 +334,8 @@ def ledger_from_rows(eif: dt.date, crs: pyproj.CRS, h_att: pd.DataFrame,
     """One ledger from measured rows keyed by store row (see :data:`ROWS_META`).
 
     Areas are summed per hazard piece, per release piece and per overlapping pair, so rows
-    of several tiles (or of a database) combine exactly.
+    of several tiles (or of a database) combine exactly. Overlaps that exceed their pieces
+    are refused (:func:`planner.accounting.check_overlaps`).
     """
     # store rows are increasing, so a row's position is found by bisection
     h_rows, r_rows = h_att["row"].to_numpy(), r_att["row"].to_numpy()
@@ -345,6 +352,10 @@ def ledger_from_rows(eif: dt.date, crs: pyproj.CRS, h_att: pd.DataFrame,
                               "r": np.searchsorted(r_rows, rr[pairs]), "a": area[pairs]})
                 .groupby(["h", "r"], sort=True)["a"].sum())
     pair_sum = pair_sum[pair_sum > 0]
+    ph = pair_sum.index.get_level_values("h").to_numpy(dtype=np.int64)
+    pr = pair_sum.index.get_level_values("r").to_numpy(dtype=np.int64)
+    h_area, r_area = per(h_rows, hr[only_h], area[only_h]), per(r_rows, rr[only_r], area[only_r])
+    check_overlaps(ph, pr, pair_sum.to_numpy(dtype=float), h_area, r_area)
 
     return Ledger(
         eif=eif, crs=crs,
@@ -352,16 +363,14 @@ def ledger_from_rows(eif: dt.date, crs: pyproj.CRS, h_att: pd.DataFrame,
         hazard_day=_days(h_att["recorded_on"]) if len(h_att) else np.empty(0, np.int64),
         hazard_after=h_att["found_after_eif"].to_numpy(dtype=bool),
         hazard_status=objects(h_att, "status"), hazard_region=objects(h_att, "region"),
-        hazard_area_m2=per(h_rows, hr[only_h], area[only_h]),
+        hazard_area_m2=h_area,
         hazard_raw_area_m2=per(h_rows, hr[only_h], raw[only_h]),
         release_ids=objects(r_att, "release_id"),
         release_day=_days(r_att["released_on"]) if len(r_att) else np.empty(0, np.int64),
         release_method=r_att["method"].to_numpy(dtype=object),
-        release_area_m2=per(r_rows, rr[only_r], area[only_r]),
+        release_area_m2=r_area,
         release_raw_area_m2=per(r_rows, rr[only_r], raw[only_r]),
-        pair_hazard=pair_sum.index.get_level_values("h").to_numpy(dtype=np.int64),
-        pair_release=pair_sum.index.get_level_values("r").to_numpy(dtype=np.int64),
-        pair_area_m2=pair_sum.to_numpy(dtype=float),
+        pair_hazard=ph, pair_release=pr, pair_area_m2=pair_sum.to_numpy(dtype=float),
     )
 
 

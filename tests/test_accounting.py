@@ -206,3 +206,33 @@ def test_ledger_from_store_gives_the_same_figures_as_build_ledger(demo_store: St
         assert sb.remaining_m2 == pytest.approx(sa.remaining_m2, abs=0.01)
         assert sb.cleared_m2 == pytest.approx(sa.cleared_m2, abs=0.01)
         assert sb.discovered_m2 == pytest.approx(sa.discovered_m2, abs=0.01)
+
+
+def test_a_silent_overlay_failure_is_caught_and_measured_again() -> None:
+    # polygons on which GEOS 3.14's intersection reports 961 m² for an overlap of zero
+    import json
+
+    from planner.accounting import measure, overlap_excess
+
+    from .conftest import DATA
+
+    case = json.loads((DATA / "geos_overlay_failure.json").read_text())
+    first, second, release = (shapely.from_wkb(case[k]) for k in
+                              ("first_hazard", "second_hazard", "release"))
+    assert shapely.intersection(first, second).area == 0.0
+    hz, rl = np.array([first, second], dtype=object), np.array([release], dtype=object)
+    h_area, r_area, ph, pr, pa = measure(hz, np.array([0, 1]), rl, np.array([0]))
+    assert not overlap_excess(ph, pr, pa, h_area, r_area).any()
+    assert pa.sum() == pytest.approx(r_area[0], abs=0.01)   # all of it under the first
+    assert pa[ph == 1].sum() < 0.01                           # nothing under the second
+
+
+def test_overlaps_larger_than_their_pieces_are_refused() -> None:
+    from planner.accounting import check_overlaps
+    from planner.errors import PlannerError
+
+    ph, pr = np.array([0, 1]), np.array([0, 0])
+    check_overlaps(ph, pr, np.array([60.0, 40.0]), np.array([100.0, 100.0]), np.array([100.0]))
+    with pytest.raises(PlannerError, match="exceed the pieces"):
+        check_overlaps(ph, pr, np.array([60.0, 50.0]), np.array([100.0, 100.0]),
+                       np.array([100.0]))
