@@ -128,7 +128,7 @@ def plan_tiles(hazard_boxes: pd.DataFrame, release_boxes: pd.DataFrame,
     ...                       "maxx": [100.0, 5100.0], "maxy": [100.0, 100.0]})
     >>> tiles = plan_tiles(boxes, boxes.iloc[:0], pyproj.CRS(3035), pyproj.CRS(3035), 2)
     >>> [round(t.bounds[2]) for t in tiles]
-    [2550, 5151]
+    [2550, 5152]
     """
     if n_tiles < 1:
         raise InputError("the number of tiles must be at least 1")
