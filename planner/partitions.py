@@ -26,7 +26,7 @@ import datetime as dt
 import logging
 import math
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -295,18 +295,13 @@ def _run_tiles(location: str, plan: list[Tile], crs: pyproj.CRS, workers: int,
         parts[layer] = ddf
     rows = parts["hazards"].map_partitions(_tile_rows, parts["releases"], meta=ROWS_META,
                                            align_dataframes=False)
-    with (local_client(workers) if client is None else _as_is(client)) as c:
+    with (local_client(workers) if client is None else nullcontext(client)) as c:
         futures = c.compute(rows.to_delayed())
         results = []
         for done, future in enumerate(as_completed(futures), start=1):
             results.append(future.result())
             tell(f"tile {done} of {len(plan)} measured", 0.05 + 0.9 * done / len(plan))
     return pd.concat(results, ignore_index=True) if results else ROWS_META
-
-
-@contextmanager
-def _as_is(client: Any) -> Iterator[Any]:
-    yield client
 
 
 def ledger_inputs(store: Store) -> tuple[Programme, pd.DataFrame, pd.DataFrame, pyproj.CRS]:
