@@ -14,7 +14,10 @@ engine builds the ledger and the yearly series 2010-2024 in a fresh child proces
 Peak memory is VmHWM: of the child process (driver), and the largest of the dask workers or
 the sum over the PostgreSQL backends of the ``--workers`` sessions that ran the SQL (their
 shared buffers are counted in each). ``diff`` is the largest difference of any figure of
-the series from the first engine's [m²].
+the series from the single-process series [m²]: each run's series is kept in ``--data``, so
+the reference may come from an earlier run (the line above the table says which); without
+one, the first engine of this run is the reference. Warnings the engines log (for example
+overlaps measured again) are printed as ``#`` lines.
 
 Usage::
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -130,6 +134,16 @@ def ensure_postgis(n: int, gpkg: Path, admin_url: str) -> str:
     return url
 
 
+def _saved_series(data: Path, n: int, engine: str
+                  ) -> tuple[dict[str, list[float]] | None, str]:
+    """The series an earlier run of ``engine`` at size ``n`` kept, and what it was."""
+    path = data / f"series_{n}_{engine}.json"
+    if not path.exists():
+        return None, ""
+    saved = json.loads(path.read_text())
+    return saved["series"], f"the {engine} run of {saved['at']} ({path.name})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -143,6 +157,7 @@ def main() -> None:
     parser.add_argument("--store", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:  # child process
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         print(json.dumps(run_engine(args.run, args.store, args.workers)))
         return
     args.data.mkdir(parents=True, exist_ok=True)
@@ -158,7 +173,9 @@ def main() -> None:
               f"{'peak MiB':>9} {'workers/server MiB':>19} {'diff m2':>8}", flush=True)
         for n in args.sizes:
             gpkg = ensure_gpkg(n, args.data)
-            reference: dict[str, list[float]] | None = None
+            reference, ref_name = _saved_series(args.data, n, "single")
+            if reference is not None:
+                print(f"# {n}: diff against {ref_name}", flush=True)
             for engine in args.engines:
                 location = (ensure_postgis(n, gpkg, admin) if engine == "postgis" and admin
                             else str(gpkg))
@@ -171,6 +188,9 @@ def main() -> None:
                     print(f"{n:>9} {'':>9} {engine:>8}  gave up after {args.timeout:.0f} s",
                           flush=True)
                     continue
+                for line in out.stderr.splitlines():
+                    if line.startswith("WARNING"):
+                        print(f"# {n} {engine}: {line}", flush=True)
                 if out.returncode != 0:
                     tail = (out.stderr.strip().splitlines() or ["?"])[-1]
                     print(f"{n:>9} {'':>9} {engine:>8}  failed (exit {out.returncode}): "
@@ -178,6 +198,8 @@ def main() -> None:
                     continue
                 res = json.loads(out.stdout.strip().splitlines()[-1])
                 series = res["series"]
+                (args.data / f"series_{n}_{engine}.json").write_text(json.dumps(
+                    {"at": dt.datetime.now().isoformat(timespec="seconds"), **res}))
                 reference = reference or series
                 diff = max(abs(a - b) for f in FIGURES
                            for a, b in zip(series[f], reference[f], strict=True))
