@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,7 +19,7 @@ from planner.errors import InputError
 from planner.partitions import ledger_partitioned, local_client, plan_tiles
 from planner.store import Store, copy_store
 
-from .conftest import EIF, X0, Y0, fill_store, hazards_frame, releases_frame, sq
+from .conftest import DATA, EIF, X0, Y0, fill_store, hazards_frame, releases_frame, sq
 
 D = dt.date
 YEARS = period_ends(D(2008, 1, 1), D(2024, 12, 31))
@@ -194,6 +196,35 @@ def test_database_ledger_on_known_overlaps(make_store: Callable[..., Store]) -> 
     assert (s.cleared_m2, s.reduced_m2, s.cancelled_m2) == pytest.approx(
         (10_000, 3_000, 2_500), abs=0.1)
     assert s.remaining_m2 == pytest.approx(9_500, abs=0.1) and s.reconciles
+
+
+def test_database_ledger_measures_failed_overlaps_again(
+        make_store: Callable[..., Store], caplog: pytest.LogCaptureFixture) -> None:
+    """A cut of the 1,000,000-hazard bench programme on which PostGIS's overlay failed."""
+    import geopandas as gpd
+    import sqlalchemy as sa
+
+    from planner.postgis import PostGISStore, ledger_in_database
+
+    case = json.loads((DATA / "postgis_overlay_failure.json").read_text())
+    frames = [gpd.GeoDataFrame(
+        [{k: D.fromisoformat(v) if k.endswith("_on") else v for k, v in f.items() if k != "wkb"}
+         for f in case[layer]],
+        geometry=shapely.from_wkb([f["wkb"] for f in case[layer]]), crs=case["crs"])
+        for layer in ("hazards", "releases")]
+    pg = _postgis_copy(fill_store(make_store(crs=case["crs"], eif=D.fromisoformat(case["eif"])),
+                                  *frames))
+    assert isinstance(pg, PostGISStore)
+    with caplog.at_level(logging.WARNING, logger="planner.postgis"):
+        in_db = ledger_in_database(pg)
+    # the projection of the whole programme, so GEOS gets the very coordinates that failed
+    assert in_db.crs.srs == case["equal_area_crs"]
+    assert_same_series(ledger_from_store(pg).series(YEARS), in_db.series(YEARS))
+    assert in_db.status(D(2024, 12, 31)).reconciles
+    with pg.engine.connect() as con:
+        geos = str(con.execute(sa.text("SELECT postgis_geos_version()")).scalar())
+    if geos.startswith("3.11"):  # Debian 12's PostGIS 3.3, which CI installs
+        assert "measured again with snap-rounding" in caplog.text
 
 
 def test_engines_by_name(demo_store: Store) -> None:
