@@ -37,7 +37,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
-from planner.accounting import Ledger, ledger_from_store, period_ends
+from planner.accounting import Ledger, period_ends
 from planner.areas import WGS84
 from planner.errors import (
     AuthError,
@@ -56,6 +56,7 @@ from planner.errors import (
 )
 from planner.ingest import IngestOptions, ingest, parse_date
 from planner.layers import LayerName
+from planner.partitions import ledger_with
 from planner.settings import Settings
 from planner.store import Store, open_store
 from planner.users import ROLES, Role, User, add_user, authenticate, require
@@ -233,6 +234,13 @@ class _State:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store: Store = open_store(settings.store)
+        if settings.engine == "postgis":
+            from planner.postgis import PostGISStore
+
+            if not isinstance(self.store, PostGISStore):
+                raise InputError("PLANNER_ENGINE=postgis builds the ledger inside a PostGIS "
+                                 "store, but the store is a GeoPackage; use a postgresql:// "
+                                 "store or PLANNER_ENGINE=single or dask")
         self.lock = threading.Lock()
         self.cache: dict[str, tuple[tuple[int, int], Any]] = {}
 
@@ -248,7 +256,8 @@ class _State:
         return value
 
     def ledger(self) -> Ledger:
-        return self.cached("ledger", lambda: ledger_from_store(self.store))
+        return self.cached("ledger", lambda: ledger_with(
+            self.store, self.settings.engine, workers=self.settings.workers))
 
     def layer_wgs84(self, layer: LayerName) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Per feature: its date, its bounds (WGS 84) and its GeoJSON text, cached."""

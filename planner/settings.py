@@ -12,6 +12,7 @@ Examples
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,7 +25,13 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PLANNER_", extra="ignore")
 
-    store: str = Field(description="Location of the programme store (.gpkg path).")
+    store: str = Field(description="Location of the programme store (.gpkg path or "
+                                   "postgresql:// URL).")
+    engine: Literal["single", "dask", "postgis"] = Field(
+        "single", description="How the ledger is built: in the service's process, tiled on a "
+                              "local dask cluster, or inside a PostGIS store; same figures.")
+    workers: int = Field(2, gt=0, description="Dask workers or database sessions of the "
+                                              "engine.")
     max_upload_mb: float = Field(100.0, gt=0, description="Largest upload accepted [MB].")
     max_archive_members: int = Field(2_000, gt=0, description="Most files in an uploaded zip.")
     max_unpacked_mb: float = Field(2_048.0, gt=0, description="Largest unpacked zip [MB].")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import shutil
 import threading
 import zipfile
@@ -446,3 +447,42 @@ def test_upload_page_in_chromium_shows_report_and_map(fresh_server: tuple[str, s
     assert drawn >= 50
     assert "already imported" in again
     assert problems == [] or all("409" in m for m in problems)
+
+
+# -- engines -------------------------------------------------------------------------------
+def test_postgis_engine_needs_a_postgis_store(api_store: Path) -> None:
+    from planner.errors import InputError
+
+    with pytest.raises(InputError, match="PLANNER_ENGINE=postgis"):
+        create_app(Settings(store=str(api_store), engine="postgis"))
+    with pytest.raises(ValueError, match="engine"):
+        Settings(store=str(api_store), engine="spark")
+
+
+@pytest.mark.parametrize("engine", ["dask", "postgis"])
+def test_engine_setting_gives_the_same_figures(api_store: Path, engine: str,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    from planner.store import copy_store
+
+    from .conftest import POSTGRES_ENV, new_postgis_database, postgres_url
+
+    store = str(api_store)
+    if engine == "postgis":
+        admin = postgres_url()
+        if admin is None:
+            pytest.skip(f"NO POSTGRESQL: the service's postgis engine was not tested. Set "
+                        f"{POSTGRES_ENV} or run scripts/test.sh.")
+        store = new_postgis_database(admin)
+        copy_store(open_store(api_store), store)
+    at = "/api/status?at=2024-12-31"
+    with TestClient(create_app(Settings(store=str(api_store)))) as single, \
+            TestClient(create_app(Settings(store=store, engine=engine, workers=2))) as other:
+        a = single.get(at).json()
+        with caplog.at_level(logging.INFO, logger="planner"):
+            b = other.get(at).json()
+    # the ledger was built by the engine asked for
+    assert ("partitioned ledger: done" if engine == "dask" else "database ledger: done") \
+        in caplog.text
+    figures = [k for k, v in a.items() if k.endswith("_m2") and isinstance(v, float)]
+    assert "remaining_m2" in figures and a["remaining_m2"] > 0
+    assert {k: b[k] for k in figures} == pytest.approx({k: a[k] for k in figures}, abs=1.0)
