@@ -409,7 +409,9 @@ def ledger_in_database(store: PostGISStore, *, sessions: int | None = None,
     the earlier features it meets), and pieces and their overlaps are measured in the
     database; only areas travel to Python. The heavy statements run in ``sessions`` slices
     at once (default: one per core of this machine). Scratch tables are unlogged and
-    dropped at the end, whatever happens.
+    dropped at the end, whatever happens. Overlaps that add up to more than their piece (a
+    silent overlay failure, seen with GEOS 3.11) are measured again with snap-rounding on a
+    1 µm grid, as in the Python path; a ledger that still fails is refused.
 
     Examples
     --------
