@@ -325,22 +325,39 @@ def ledger_inputs(store: Store) -> tuple[Programme, pd.DataFrame, pd.DataFrame, 
     return programme, h_att, r_att, crs
 
 
-@dataclass(frozen=True)
-class _Sums:
-    """Measured rows summed per hazard piece, per release piece and per overlapping pair.
+#: measures overlapping pairs again, given as store rows (hazard rows, release rows) [m²]
+Remeasure = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
-    Pieces and pairs are indexed by position in the attribute frames (not by store row).
+
+def ledger_from_rows(eif: dt.date, crs: pyproj.CRS, h_att: pd.DataFrame,
+                     r_att: pd.DataFrame, rows: pd.DataFrame,
+                     remeasure: Remeasure | None = None) -> Ledger:
+    """One ledger from measured rows keyed by store row (see :data:`ROWS_META`).
+
+    Areas are summed per hazard piece, per release piece and per overlapping pair, so rows
+    of several tiles (or of a database) combine exactly. Hazard pieces are disjoint and so
+    are release pieces, so the overlaps of one piece cannot add up to more than its area;
+    pairs where they do (:func:`planner.accounting.overlap_excess`) are given to
+    ``remeasure``, if any, and a ledger whose overlaps still exceed their pieces is refused
+    (:func:`planner.accounting.check_overlaps`).
+
+    Examples
+    --------
+    A release piece of 10 m² said to overlap a hazard piece of 100 m² by 50 m², measured
+    again as 10 m²:
+
+    >>> att = pd.DataFrame({"row": [7], "hazard_id": ["H"], "recorded_on": ["2010-01-01"],
+    ...                     "found_after_eif": [False], "status": ["CHA"],
+    ...                     "release_id": ["R"], "released_on": ["2012-01-01"],
+    ...                     "method": ["cleared"]})
+    >>> rows = pd.DataFrame({"hazard_row": [7, -1, 7], "release_row": [-1, 7, 7],
+    ...                      "area_m2": [100.0, 10.0, 50.0], "raw_area_m2": [0.0] * 3})
+    >>> again = lambda h, r: print("again:", h, r) or np.array([10.0])
+    >>> led = ledger_from_rows(dt.date(2011, 1, 1), pyproj.CRS(3035), att, att, rows, again)
+    again: [7] [7]
+    >>> led.pair_area_m2.tolist()
+    [10.0]
     """
-    h_area: np.ndarray
-    h_raw: np.ndarray
-    r_area: np.ndarray
-    r_raw: np.ndarray
-    ph: np.ndarray
-    pr: np.ndarray
-    pa: np.ndarray
-
-
-def _sums(h_att: pd.DataFrame, r_att: pd.DataFrame, rows: pd.DataFrame) -> _Sums:
     # store rows are increasing, so a row's position is found by bisection
     h_rows, r_rows = h_att["row"].to_numpy(), r_att["row"].to_numpy()
     hr, rr = rows["hazard_row"].to_numpy(), rows["release_row"].to_numpy()
@@ -356,61 +373,30 @@ def _sums(h_att: pd.DataFrame, r_att: pd.DataFrame, rows: pd.DataFrame) -> _Sums
                               "r": np.searchsorted(r_rows, rr[pairs]), "a": area[pairs]})
                 .groupby(["h", "r"], sort=True)["a"].sum())
     pair_sum = pair_sum[pair_sum > 0]
-    return _Sums(h_area=per(h_rows, hr[only_h], area[only_h]),
-                 h_raw=per(h_rows, hr[only_h], raw[only_h]),
-                 r_area=per(r_rows, rr[only_r], area[only_r]),
-                 r_raw=per(r_rows, rr[only_r], raw[only_r]),
-                 ph=pair_sum.index.get_level_values("h").to_numpy(dtype=np.int64),
-                 pr=pair_sum.index.get_level_values("r").to_numpy(dtype=np.int64),
-                 pa=pair_sum.to_numpy(dtype=float))
+    ph = pair_sum.index.get_level_values("h").to_numpy(dtype=np.int64)
+    pr = pair_sum.index.get_level_values("r").to_numpy(dtype=np.int64)
+    pa = pair_sum.to_numpy(dtype=float, copy=True)
+    h_area, r_area = per(h_rows, hr[only_h], area[only_h]), per(r_rows, rr[only_r], area[only_r])
+    if remeasure is not None:
+        bad = np.flatnonzero(overlap_excess(ph, pr, pa, h_area, r_area))
+        if len(bad):
+            pa[bad] = remeasure(h_rows[ph[bad]], r_rows[pr[bad]])
+            keep = pa > 0
+            ph, pr, pa = ph[keep], pr[keep], pa[keep]
+    check_overlaps(ph, pr, pa, h_area, r_area)
 
-
-def suspect_pairs(h_att: pd.DataFrame, r_att: pd.DataFrame,
-                  rows: pd.DataFrame) -> pd.DataFrame:
-    """The overlapping pairs whose measured overlaps exceed a piece, by store row.
-
-    See :func:`planner.accounting.overlap_excess`: hazard pieces are disjoint and so are
-    release pieces, so where the overlaps of one piece add up to more than its area, the
-    geometry library failed on them and they must be measured again.
-
-    Examples
-    --------
-    A release piece of 10 m² said to overlap a hazard piece of 100 m² by 50 m²:
-
-    >>> att = pd.DataFrame({"row": [1]})
-    >>> rows = pd.DataFrame({"hazard_row": [1, -1, 1], "release_row": [-1, 1, 1],
-    ...                      "area_m2": [100.0, 10.0, 50.0], "raw_area_m2": [0.0] * 3})
-    >>> suspect_pairs(att, att, rows).to_dict("records")
-    [{'hazard_row': 1, 'release_row': 1}]
-    """
-    s = _sums(h_att, r_att, rows)
-    bad = overlap_excess(s.ph, s.pr, s.pa, s.h_area, s.r_area)
-    return pd.DataFrame({"hazard_row": h_att["row"].to_numpy()[s.ph[bad]].astype(np.int64),
-                         "release_row": r_att["row"].to_numpy()[s.pr[bad]].astype(np.int64)})
-
-
-def ledger_from_rows(eif: dt.date, crs: pyproj.CRS, h_att: pd.DataFrame,
-                     r_att: pd.DataFrame, rows: pd.DataFrame) -> Ledger:
-    """One ledger from measured rows keyed by store row (see :data:`ROWS_META`).
-
-    Areas are summed per hazard piece, per release piece and per overlapping pair, so rows
-    of several tiles (or of a database) combine exactly. Overlaps that exceed their pieces
-    are refused (:func:`planner.accounting.check_overlaps`).
-    """
-    s = _sums(h_att, r_att, rows)
-    check_overlaps(s.ph, s.pr, s.pa, s.h_area, s.r_area)
     return Ledger(
         eif=eif, crs=crs,
         hazard_ids=objects(h_att, "hazard_id"),
         hazard_day=_days(h_att["recorded_on"]) if len(h_att) else np.empty(0, np.int64),
         hazard_after=h_att["found_after_eif"].to_numpy(dtype=bool),
         hazard_status=objects(h_att, "status"), hazard_region=objects(h_att, "region"),
-        hazard_area_m2=s.h_area, hazard_raw_area_m2=s.h_raw,
+        hazard_area_m2=h_area, hazard_raw_area_m2=per(h_rows, hr[only_h], raw[only_h]),
         release_ids=objects(r_att, "release_id"),
         release_day=_days(r_att["released_on"]) if len(r_att) else np.empty(0, np.int64),
         release_method=r_att["method"].to_numpy(dtype=object),
-        release_area_m2=s.r_area, release_raw_area_m2=s.r_raw,
-        pair_hazard=s.ph, pair_release=s.pr, pair_area_m2=s.pa,
+        release_area_m2=r_area, release_raw_area_m2=per(r_rows, rr[only_r], raw[only_r]),
+        pair_hazard=ph, pair_release=pr, pair_area_m2=pa,
     )
 
 

@@ -352,18 +352,11 @@ UNION ALL SELECT * FROM (
   WHERE r.area_m2 > {crumb} AND h.row % {n} = {k}) o WHERE a > 0
 """
 _REMEASURE_SQL = """
-SELECT s.h, s.r, ST_Area(ST_Intersection(h.geom, r.geom, {grid})), 0.0
+SELECT s.h, s.r, ST_Area(ST_Intersection(h.geom, r.geom, {grid}))
 FROM unnest(CAST(:hs AS bigint[]), CAST(:rs AS bigint[])) AS s(h, r)
 JOIN {p}_hp h ON h.row = s.h JOIN {p}_rp r ON r.row = s.r
 """
 _USER_SRIDS = range(910_000, 999_000)
-
-
-def _rows_frame(rows: list[Any], meta: pd.DataFrame) -> pd.DataFrame:
-    """Rows of (hazard row, release row, area, raw area) as a frame typed like ``meta``."""
-    if not rows:
-        return meta
-    return pd.DataFrame(rows, columns=list(meta.columns)).astype(meta.dtypes)
 
 
 def _srid_for(con: Connection, crs: pyproj.CRS) -> str:
@@ -418,7 +411,7 @@ def ledger_in_database(store: PostGISStore, *, sessions: int | None = None,
     ``ledger_in_database(open_store("postgresql://…")).status(dt.date(2024, 12, 31))``
     """
     from planner.accounting import _CRUMB_M2, _GRID_M
-    from planner.partitions import ROWS_META, ledger_from_rows, ledger_inputs, suspect_pairs
+    from planner.partitions import ROWS_META, ledger_from_rows, ledger_inputs
 
     def tell(step: str, frac: float) -> None:
         if progress is not None:
@@ -456,26 +449,27 @@ def ledger_in_database(store: PostGISStore, *, sessions: int | None = None,
             tell(step, 0.05 + 0.8 * i / len(_LEDGER_STEPS))
             sliced(sql) if in_slices else run(sql)
         tell("measuring overlaps", 0.85)
-        frame = _rows_frame(sliced(_LEDGER_ROWS_SQL, fetch=True), ROWS_META)
-        suspects = suspect_pairs(h_att, r_att, frame)
-        if len(suspects):
+        found = sliced(_LEDGER_ROWS_SQL, fetch=True)
+        rows = (pd.DataFrame(found, columns=list(ROWS_META.columns)).astype(ROWS_META.dtypes)
+                if found else ROWS_META)
+
+        def remeasure(hs: np.ndarray, rs: np.ndarray) -> np.ndarray:
             # as in planner.accounting.measure: an overlay that failed silently next to a
             # sliver is measured again with snap-rounding on a 1 µm grid
             log.warning("database ledger: %d overlap(s) exceed their piece (hazard, release "
-                        "rows %s); measured again with snap-rounding", len(suspects),
-                        ", ".join(map(str, suspects.head(5).itertuples(index=False,
-                                                                       name=None))))
-            tell(f"measuring {len(suspects)} overlap(s) again with snap-rounding", 0.9)
-            again = _rows_frame(run(_REMEASURE_SQL, fetch=True, params={
-                "hs": suspects["hazard_row"].tolist(),
-                "rs": suspects["release_row"].tolist()}), ROWS_META)
-            pairs = pd.MultiIndex.from_frame(frame[["hazard_row", "release_row"]])
-            frame = pd.concat([frame[~pairs.isin(pd.MultiIndex.from_frame(suspects))], again],
-                              ignore_index=True)
+                        "rows %s); measured again with snap-rounding", len(hs),
+                        ", ".join(map(str, zip(hs[:5].tolist(), rs[:5].tolist(),
+                                               strict=True))))
+            tell(f"measuring {len(hs)} overlap(s) again with snap-rounding", 0.9)
+            again = {(h, r): a for h, r, a in run(_REMEASURE_SQL, fetch=True, params={
+                "hs": hs.tolist(), "rs": rs.tolist()})}
+            return np.array([again[h, r] for h, r in zip(hs.tolist(), rs.tolist(),
+                                                          strict=True)], dtype=float)
+
+        ledger = ledger_from_rows(programme.eif, crs, h_att, r_att, rows, remeasure)
     finally:
         with store.engine.begin() as con:
             for t in ("h", "r", "hp", "rp"):
                 con.execute(sa.text(f"DROP TABLE IF EXISTS {prefix}_{t}"))
-    ledger = ledger_from_rows(programme.eif, crs, h_att, r_att, frame)
     tell("done", 1.0)
     return ledger
