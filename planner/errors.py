@@ -61,6 +61,13 @@ class StoreNotFoundError(StoreError):
     """The store does not exist yet."""
 
 
+class StoreBusyError(StoreError):
+    """Another writer held the store for longer than planner waits; nothing was written.
+
+    The operation can simply be tried again (the web answers 503 with ``Retry-After``).
+    """
+
+
 @dataclass(frozen=True)
 class Problem:
     """One problem found in one feature (or in the file as a whole).
