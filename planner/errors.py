@@ -14,10 +14,30 @@ Severity = Literal["error", "warning", "repaired"]
 
 
 class PlannerError(Exception):
-    """Root of every error planner raises on purpose."""
+    """Root of every error planner raises on purpose.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong and how to fix it, in words that name no CLI flag and no HTTP code.
+    argument : str, optional
+        The input concerned, by its name in planner's core API (``"crs"``, ``"layer"``,
+        ``"released_on"``, ``"store"``...). Each face renders it its own way: the CLI as its
+        flag (``--crs``), the web as its form field.
+
+    Examples
+    --------
+    >>> err = InputError("the file does not say its coordinate system", argument="crs")
+    >>> err.argument, isinstance(err, ValueError)
+    ('crs', True)
+    """
+
+    def __init__(self, message: str = "", *, argument: str | None = None) -> None:
+        super().__init__(message)
+        self.argument = argument
 
 
-class InputError(PlannerError):
+class InputError(PlannerError, ValueError):
     """An input file or argument cannot be used as given."""
 
 
@@ -53,7 +73,7 @@ class DuplicateImportError(PlannerError):
     """The same file (same sha256) was already imported into the store."""
 
 
-class StoreError(PlannerError):
+class StoreError(PlannerError, OSError):
     """The store cannot be opened, created or written."""
 
 
