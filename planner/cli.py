@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +30,7 @@ from planner.partitions import ledger_with
 from planner.programme import Programme
 from planner.store import Store, create_store, open_store
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Plan and account for the clearance of cluster-munition-contaminated "
                        "land (CCM Article 4).")
 ingest_app = typer.Typer(no_args_is_help=True, help="Import survey files into a store.")
@@ -53,13 +54,32 @@ def _main(verbose: Annotated[int, typer.Option("-v", "--verbose", count=True)] =
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
 
 
+#: How the CLI names each core argument an error can point to.
+FLAGS = {"crs": "--crs", "layer": "--layer", "column_map": "--map", "buffer_m": "--buffer-m",
+         "max_edge_m": "--max-edge-m", "status": "--status", "method": "--method",
+         "recorded_on": "--recorded-on", "released_on": "--released-on",
+         "encoding": "--encoding", "store": "--store", "file": "FILE"}
+
+
+def _hint(argument: str | None) -> str:
+    flag = FLAGS.get(argument or "")
+    return f" [{flag}]" if flag else ""
+
+
 def _fail(exc: PlannerError, report: Path | None = None) -> None:
     if isinstance(exc, ValidationError):
         errors = [p for p in exc.problems if p.severity == "error"]
+        others = [p for p in exc.problems if p.severity != "error"]
         err.print(f"[bold red]{exc.source}[/]: {len(errors)} problem(s), nothing was imported:",
                   highlight=False)
         for p in errors[:MAX_PRINTED_PROBLEMS]:
-            err.print(f"  - {p}", markup=False, highlight=False)
+            err.print(f"  - {p}{_hint(p.argument)}", markup=False, highlight=False)
+        if others:
+            err.print(f"also noticed ({len(others)} repairs and warnings, which would not stop "
+                      "the import):", markup=False, highlight=False)
+            for p in others[:10]:
+                err.print(f"  {p.severity}: {p}{_hint(p.argument)}", markup=False,
+                          highlight=False)
         if report is not None:
             _write_report(report, exc.problems)
             err.print(f"all problems written to {report}", markup=False)
@@ -67,7 +87,7 @@ def _fail(exc: PlannerError, report: Path | None = None) -> None:
             err.print(f"  … and {len(errors) - MAX_PRINTED_PROBLEMS} more: pass --report "
                       "problems.csv to get every one.", markup=False)
     else:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}{_hint(exc.argument)}", markup=False, highlight=False)
     raise typer.Exit(1)
 
 
@@ -144,7 +164,8 @@ def init(store: Annotated[str, typer.Argument(help="New .gpkg file for the progr
 def _ingest(kind: LayerName, file: Path, store: str, crs: str | None, layer: str | None,
             mapping: list[str], status: str | None, method: str | None,
             recorded_on: str | None, released_on: str | None, buffer_m: float | None,
-            max_edge_m: float, as_json: bool, report: Path | None) -> None:
+            max_edge_m: float, as_json: bool, report: Path | None,
+            encoding: str | None = None) -> None:
     column_map: dict[str, str] = {}
     for item in mapping:
         key, sep, value = item.partition("=")
@@ -156,7 +177,7 @@ def _ingest(kind: LayerName, file: Path, store: str, crs: str | None, layer: str
     options = IngestOptions(layer=layer, crs=crs, column_map=column_map, status=status,
                             method=method, recorded_on=_date(recorded_on, "--recorded-on"),
                             released_on=_date(released_on, "--released-on"),
-                            buffer_m=buffer_m, max_edge_m=max_edge_m)
+                            buffer_m=buffer_m, max_edge_m=max_edge_m, encoding=encoding)
     with _errors(report):
         st = open_store(store)
         with err.status(f"importing {file.name} …", spinner="dots") if not as_json \
@@ -191,6 +212,9 @@ _BUFFER = Annotated[float | None, typer.Option(help="Turn points into circles of
                                                     "[m].")]
 _EDGE = Annotated[float, typer.Option(help="Longest allowed edge between vertices [m].")]
 _REPORT = Annotated[Path | None, typer.Option(help="Write every problem found to this CSV.")]
+_ENCODING = Annotated[str | None, typer.Option(
+    help="Text encoding of a shapefile's attributes without .cpg, or of a CSV (e.g. cp1252, "
+         "cp1251, UTF-8); detected and reported when not given.")]
 
 
 @ingest_app.command("hazards")
@@ -202,10 +226,11 @@ def ingest_hazards(file: _FILE, store: StoreOpt, crs: _CRS = None, layer: _LAYER
                    recorded_on: Annotated[str | None, typer.Option(
                        help="Date recorded, YYYY-MM-DD, for all rows.")] = None,
                    buffer_m: _BUFFER = None, max_edge_m: _EDGE = 5000.0,
-                   as_json: JsonOpt = False, report: _REPORT = None) -> None:
+                   as_json: JsonOpt = False, report: _REPORT = None,
+                   encoding: _ENCODING = None) -> None:
     """Import hazard polygons (SHA/CHA). All features or none."""
     _ingest("hazards", file, store, crs, layer, mapping, status, None, recorded_on, None,
-            buffer_m, max_edge_m, as_json, report)
+            buffer_m, max_edge_m, as_json, report, encoding)
 
 
 @ingest_app.command("releases")
@@ -216,10 +241,11 @@ def ingest_releases(file: _FILE, store: StoreOpt, crs: _CRS = None, layer: _LAYE
                     released_on: Annotated[str | None, typer.Option(
                         help="Date released, YYYY-MM-DD, for all rows.")] = None,
                     buffer_m: _BUFFER = None, max_edge_m: _EDGE = 5000.0,
-                    as_json: JsonOpt = False, report: _REPORT = None) -> None:
+                    as_json: JsonOpt = False, report: _REPORT = None,
+                    encoding: _ENCODING = None) -> None:
     """Import land-release polygons (cancelled / reduced / cleared). All or none."""
     _ingest("releases", file, store, crs, layer, mapping, None, method, None, released_on,
-            buffer_m, max_edge_m, as_json, report)
+            buffer_m, max_edge_m, as_json, report, encoding)
 
 
 # ------------------------------------------------------------------------------- figures
@@ -407,10 +433,21 @@ def demo(store: Annotated[Path, typer.Option("--store", "-s", help="Where to bui
 from planner import cli_reports  # noqa: E402, F401
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    """Run the CLI."""
-    app()
+def main() -> None:
+    """Run the CLI: errors planner did not foresee print an id and a line, not a traceback.
+
+    The traceback goes to the log (shown with ``-v``), under the same id.
+    """
+    try:
+        app()
+    except Exception as exc:  # a bug or an environment failure, not the user's input
+        incident = uuid.uuid4().hex[:8]
+        logging.getLogger("planner").info("internal error %s", incident, exc_info=True)
+        err.print(f"internal error (id {incident}): {type(exc).__name__}. Nothing was written "
+                  "unless the output above says so. Run again with -v for details, and report "
+                  "it with the id.", markup=False, highlight=False)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    main()

@@ -101,11 +101,15 @@ class Problem:
     severity : {"error", "warning", "repaired"}
         ``error`` blocks the import; ``repaired`` means planner fixed it and says how;
         ``warning`` is worth a look but changes nothing.
+    argument : str, optional
+        The input that fixes it, by its core name (``"crs"``, ``"buffer_m"``...); each face
+        names it its own way (a CLI flag, a form field).
     """
 
     feature: str
     message: str
     severity: Severity = "error"
+    argument: str | None = None
 
     def __str__(self) -> str:
         return f"{self.feature}: {self.message}"
