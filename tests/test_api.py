@@ -226,7 +226,7 @@ def test_shapefile_without_prj_asks_for_the_crs(client: TestClient, tokens: dict
     before = imports_count(api_store)
     r = client.post("/api/hazards", headers=auth(tokens, "editor"),
                     files={"file": ("no_prj.zip", _zip(members))})
-    assert r.status_code == 422 and "crs" in r.json()["detail"].lower()
+    assert r.status_code == 422 and "coordinate system" in r.json()["detail"].lower()
     assert imports_count(api_store) == before
 
 
