@@ -404,11 +404,12 @@ def imports(store: StoreOpt, as_json: JsonOpt = False) -> None:
 def demo(store: Annotated[Path, typer.Option("--store", "-s", help="Where to build the demo "
                                                                    "store.")]
          = Path("demo.gpkg"),
-         data: Annotated[Path | None, typer.Option(help="Folder with manifest.json (default "
-                                                        "the repository's data/).")] = None,
+         data: Annotated[Path | None, typer.Option(
+             help="Folder with manifest.json (default: the demo files shipped with planner).")
+         ] = None,
          at: Annotated[str | None, typer.Option(help="Status date (default: end of the last "
                                                      "year with records).")] = None) -> None:
-    """Build the demo programme from data/ into a GeoPackage and print its status."""
+    """Build the demo programme from the shipped files into a GeoPackage; print its status."""
     from planner.demo import build_demo_store
 
     with _errors():

@@ -1,8 +1,9 @@
-"""The demo programme: files in ``data/`` and a store built from them.
+"""The demo programme: files in ``planner/data/demo/`` and a store built from them.
 
-``python -m planner.demo --write data`` (re)writes the shipped files from the seeded
-generator in :mod:`planner.synthetic`; ``planner demo`` ingests them into a GeoPackage store
-through the same path a user's files take, and prints the status table.
+The files ship inside the package, so ``planner demo`` works from any install (editable or
+not). ``python -m planner.demo --write planner/data/demo`` (re)writes the shipped files from
+the seeded generator in :mod:`planner.synthetic`; ``planner demo`` ingests them into a
+GeoPackage store through the same path a user's files take, and prints the status table.
 
 The files exercise the formats field data arrives in:
 
@@ -26,6 +27,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +57,8 @@ class DemoFile:
 
 
 def default_data_dir() -> Path:
-    """``data/`` at the root of the repository."""
-    return Path(__file__).resolve().parent.parent / "data"
+    """The demo files shipped inside the package (``planner/data/demo``)."""
+    return Path(str(resources.files("planner") / "data" / "demo"))
 
 
 def write_demo_files(out_dir: Path, spec: SyntheticSpec = DEMO_SPEC) -> list[DemoFile]:

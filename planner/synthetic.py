@@ -1,7 +1,8 @@
 """Seeded synthetic programmes: realistic cluster-strike footprints and land release.
 
-Used for the shipped demo data (``data/``, written by ``python -m planner.demo --write data``)
-and for the benchmarks in ``bench/``. Nothing here is real contamination data.
+Used for the shipped demo data (``planner/data/demo``, written by ``python -m planner.demo
+--write planner/data/demo``) and for the benchmarks in ``bench/``. Nothing here is real
+contamination data.
 
 A programme is a set of strike *sites*; each site leaves a few overlapping elliptical
 footprints (150–600 m long, as submunition footprints are), recorded as SHA or CHA over several

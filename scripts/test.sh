@@ -24,6 +24,15 @@ if [ -z "${PLANNER_TEST_POSTGRES_URL:-}" ]; then
         echo "WARNING: could not start PostgreSQL/PostGIS: the PostGIS tests will be SKIPPED" >&2
     fi
 fi
+# the README's first command from a non-editable install, in a fresh virtual environment,
+# run from another folder: the demo data must ship inside the package
+WHEELTEST=$(mktemp -d /tmp/planner-wheel.XXXXXX)
+python3 -m venv "$WHEELTEST/venv"
+"$WHEELTEST/venv/bin/python" -m pip install --quiet --disable-pip-version-check . 2>&1 \
+    | grep -v -e "^WARNING: Location" -e "^WARNING: Running pip as" >&2 || true
+(cd "$WHEELTEST" && "$WHEELTEST/venv/bin/planner" demo --store "$WHEELTEST/demo.gpkg" >/dev/null)
+echo "non-editable install: planner demo ran from $WHEELTEST" >&2
+rm -rf "$WHEELTEST"
 python3 -m ruff check planner tests bench
 python3 -m mypy
 python3 -m pytest --nbmake notebooks tests planner "$@"

@@ -21,12 +21,13 @@ from fastapi.testclient import TestClient
 from shapely import box
 
 from planner.api import create_app, safe_file_name, status_for
+from planner.demo import default_data_dir
 from planner.errors import ValidationError
 from planner.settings import Settings
 from planner.store import Store, open_store
 from planner.users import add_user
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = default_data_dir()
 SHP_ZIP = DATA / "hazards_baseline_survey.zip"
 ROLES = ("anonymous", "viewer", "editor", "admin")
 
