@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -31,9 +32,11 @@ from planner.programme import Programme
 from planner.store import Store, create_store, open_store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
                   help="Plan and account for the clearance of cluster-munition-contaminated "
                        "land (CCM Article 4).")
-ingest_app = typer.Typer(no_args_is_help=True, help="Import survey files into a store.")
+ingest_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                         help="Import survey files into a store.")
 app.add_typer(ingest_app, name="ingest")
 
 out = Console(width=120) if not sys.stdout.isatty() else Console()
@@ -274,8 +277,8 @@ def status_table(programme: Programme, s: Status) -> Table:
     t = Table(title=f"{programme.name}: status at {s.at.isoformat()} (EIF "
                     f"{programme.eif.isoformat()})", title_justify="left")
     t.add_column("figure")
-    t.add_column("area [m²]", justify="right")
-    t.add_column("area [km²]", justify="right")
+    t.add_column(escape("area [m²]"), justify="right")
+    t.add_column(escape("area [km²]"), justify="right")
     rows = [
         ("(d) contaminated at EIF (baseline)", s.baseline_m2),
         ("(d) discovered after EIF", s.discovered_m2),

@@ -411,7 +411,8 @@ def map_cmd(store: StoreOpt,
 
 
 # -- web service -----------------------------------------------------------------------------
-users_app = typer.Typer(no_args_is_help=True, help="Users of the web service and their tokens.")
+users_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                        help="Users of the web service and their tokens.")
 app.add_typer(users_app, name="users")
 
 

@@ -185,3 +185,13 @@ def test_the_same_commands_run_on_a_postgis_store(tmp_path: Path) -> None:
     assert code == 0 and "imported 3 hazards" in text, text
     code, text = run("ingest", "hazards", str(z), "--store", fresh)
     assert code == 1 and "already imported" in text
+
+
+def test_units_survive_rich_markup(tmp_path: Path) -> None:
+    """`[m²]` and `[m]` are markup to rich: the headers and help texts must still show them."""
+    store = str(tmp_path / "prog.gpkg")
+    run("init", store, "--name", "Units", "--eif", "2011-08-01", "--crs", "EPSG:32648")
+    code, text = run("status", "--store", store, "--at", "2012-12-31")
+    assert code == 0 and "area [m²]" in text and "area [km²]" in text
+    code, text = run("ingest", "hazards", "--help")
+    assert code == 0 and "radius [m]" in text
