@@ -379,20 +379,23 @@ class Status:
         return self.cancelled_m2 + self.reduced_m2 + self.cleared_m2
 
     @property
-    def reconciliation_gap_m2(self) -> float:
-        """baseline + discovered - released - remaining [m²]; 0 when the figures add up.
+    def check_gap_m2(self) -> float | None:
+        """Remaining by global unions minus remaining by the ledger [m²]; None if not checked.
 
-        When the status was verified (``remaining_direct_m2`` set), the remaining area used
-        here is the one recomputed independently with global unions.
+        ``remaining = baseline + discovered - released`` holds by construction of the ledger,
+        so it proves nothing. The check that can fail compares the ledger's remaining area
+        with one computed independently (:func:`status_direct`), set in
+        ``remaining_direct_m2`` by :func:`verified_status`.
         """
-        remaining = (self.remaining_direct_m2 if self.remaining_direct_m2 is not None
-                     else self.remaining_m2)
-        return self.baseline_m2 + self.discovered_m2 - self.released_m2 - remaining
+        if self.remaining_direct_m2 is None:
+            return None
+        return self.remaining_direct_m2 - self.remaining_m2
 
     @property
-    def reconciles(self) -> bool:
-        """Whether the identity holds to 1 m²."""
-        return abs(self.reconciliation_gap_m2) <= RECONCILE_TOLERANCE_M2
+    def verified(self) -> bool | None:
+        """True/False: the independent check agrees to 1 m² or not; None: not verified."""
+        gap = self.check_gap_m2
+        return None if gap is None else abs(gap) <= RECONCILE_TOLERANCE_M2
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (dates as ISO strings), derived figures included."""
@@ -401,8 +404,8 @@ class Status:
         d["eif"] = self.eif.isoformat()
         d["known_m2"] = self.known_m2
         d["released_m2"] = self.released_m2
-        d["reconciliation_gap_m2"] = self.reconciliation_gap_m2
-        d["reconciles"] = self.reconciles
+        d["check_gap_m2"] = self.check_gap_m2
+        d["verified"] = self.verified
         return d
 
 

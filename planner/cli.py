@@ -23,11 +23,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from planner.accounting import Ledger, Status, period_ends, status_direct
+from planner.accounting import Ledger, Status, period_ends
 from planner.errors import PlannerError, ValidationError
 from planner.ingest import IngestOptions, ingest
 from planner.layers import METHODS, LayerName
-from planner.partitions import ledger_with
+from planner.partitions import ledger_with, verified_status
 from planner.programme import Programme
 from planner.store import Store, create_store, open_store
 
@@ -272,6 +272,14 @@ def km2(m2: float) -> str:
     return f"{m2 / 1e6:,.3f}"
 
 
+def check_text(gap_m2: float | None) -> str:
+    """The independent check of a remaining area, in words."""
+    if gap_m2 is None:
+        return "Not verified (--verify recomputes remaining area by global union)"
+    ok = "agrees" if abs(gap_m2) <= 1.0 else "DOES NOT AGREE"
+    return f"Independent check: global union {ok}, difference {gap_m2:,.3f} m²"
+
+
 def status_table(programme: Programme, s: Status) -> Table:
     """The status of a programme as a rich table (m² and km²)."""
     t = Table(title=f"{programme.name}: status at {s.at.isoformat()} (EIF "
@@ -292,9 +300,7 @@ def status_table(programme: Programme, s: Status) -> Table:
         t.add_row(label, f"{v:,.0f}", km2(v))
     t.caption = (f"{s.hazard_count} hazards, {s.release_count} releases; {s.area_method}. "
                  f"Summing polygons instead would give {km2(s.naive_hazard_sum_m2)} km² of "
-                 f"hazards. Reconciliation gap {s.reconciliation_gap_m2:.3f} m²"
-                 + (" (remaining verified by global union)" if s.remaining_direct_m2
-                    is not None else "")
+                 f"hazards. {check_text(s.check_gap_m2)}"
                  + (f"; {km2(s.outside_m2)} km² released outside recorded hazards, not counted"
                     f" ({len(s.outside_release_ids)} releases)" if s.outside_m2 > 1 else ""))
     return t
@@ -318,20 +324,22 @@ def status(store: StoreOpt,
         st = open_store(store)
         programme = st.programme()
         ledger = _ledger(st, not as_json, engine, workers)
-        s = ledger.status(when)
-        if verify:
-            from dataclasses import replace
-
-            direct = status_direct(st.read("hazards"), st.read("releases"), when,
-                                   crs=ledger.crs)
-            s = replace(s, remaining_direct_m2=direct)
+        s = verified_status(st, when, verify=verify, ledger=ledger)
         table = ledger.breakdown(when) if by_region else None
     if as_json:
         payload = {"programme": programme.name, **s.to_dict()}
         if table is not None:
             payload["by_region"] = table.to_dict(orient="records")
         print(json.dumps(payload, indent=2))
-        return
+    else:
+        _print_status(programme, s, table)
+    if s.verified is False:
+        err.print(f"error: the ledger's remaining area differs from the global union by "
+                  f"{s.check_gap_m2:,.1f} m²; do not use these figures", markup=False)
+        raise typer.Exit(1)
+
+
+def _print_status(programme: Programme, s: Status, table: Any) -> None:
     out.print(status_table(programme, s))
     if table is not None:
         t = Table(title="by region and status", title_justify="left")
@@ -341,9 +349,6 @@ def status(store: StoreOpt,
             t.add_row(str(row.region), str(row.status), f"{row.known_m2:,.0f}",
                       f"{row.released_m2:,.0f}", f"{row.remaining_m2:,.0f}")
         out.print(t)
-    if not s.reconciles:
-        err.print(f"warning: figures do not reconcile (gap {s.reconciliation_gap_m2:.1f} m²)")
-        raise typer.Exit(1)
 
 
 @app.command()
@@ -421,7 +426,8 @@ def demo(store: Annotated[Path, typer.Option("--store", "-s", help="Where to bui
         ledger = _ledger(st, True)
         last = ledger.last_day or dt.date.today()
         when = _date(at, "--at") or dt.date(last.year, 12, 31)
-        out.print(status_table(st.programme(), ledger.status(when)))
+        out.print(status_table(st.programme(), verified_status(st, when, verify=True,
+                                                               ledger=ledger)))
         from planner.forecast import forecast
 
         f = forecast(ledger, st.programme(), as_of=when)

@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from planner.accounting import Ledger, status_direct
-from planner.cli import JsonOpt, StoreOpt, _date, _errors, _ledger, app, err, out
+from planner.accounting import Ledger
+from planner.cli import JsonOpt, StoreOpt, _date, _errors, _ledger, app, check_text, err, out
 from planner.deadlines import (
     Extension,
     deadline_report,
@@ -21,14 +21,7 @@ from planner.deadlines import (
 )
 from planner.documents import write_document
 from planner.errors import InputError
-from planner.extension import (
-    article7_document,
-    article7_figures,
-    both,
-    m2,
-    request_document,
-    request_figures,
-)
+from planner.extension import article7_report, both, draft_extension_request, m2
 from planner.forecast import CapacityLine, Forecast, Scenario, forecast
 from planner.programme import Programme
 from planner.store import Store, open_store
@@ -144,15 +137,23 @@ def _forecast(store: str, as_of: str | None, freq: str, window_years: int | None
     st = open_store(store)
     programme = st.programme()
     ledger = _ledger(st, not quiet)
-    lines = tuple(CapacityLine.parse(c) for c in capacity or ())
-    scenario = Scenario(name=name or ("capacity" if lines else "historical"),
-                        freq=freq,  # type: ignore[arg-type]
-                        window_years=window_years, half_life_years=half_life_years,
-                        capacity=lines, capacity_cv=capacity_cv,
-                        discovery_m2_per_year=discovery_m2_per_year, draws=draws, seed=seed,
-                        basis=basis.upper())  # type: ignore[arg-type]
+    scenario = _scenario(freq, window_years, half_life_years, capacity, capacity_cv,
+                         discovery_m2_per_year, draws, seed, basis, name)
     f = forecast(ledger, programme, scenario, as_of=_date(as_of, "--as-of"), group=group)
     return st, programme, ledger, f
+
+
+def _scenario(freq: str, window_years: int | None, half_life_years: float | None,
+              capacity: list[str] | None, capacity_cv: float,
+              discovery_m2_per_year: float | None, draws: int, seed: int, basis: str,
+              name: str | None) -> Scenario:
+    lines = tuple(CapacityLine.parse(c) for c in capacity or ())
+    return Scenario(name=name or ("capacity" if lines else "historical"),
+                    freq=freq,  # type: ignore[arg-type]
+                    window_years=window_years, half_life_years=half_life_years,
+                    capacity=lines, capacity_cv=capacity_cv,
+                    discovery_m2_per_year=discovery_m2_per_year, draws=draws, seed=seed,
+                    basis=basis.upper())  # type: ignore[arg-type]
 
 
 def _forecast_text(f: Forecast) -> None:
@@ -222,30 +223,26 @@ def extension_request(store: StoreOpt,
                       draws: Draws = 10_000, seed: Seed = 20111, group: Group = None,
                       basis: Basis = "P50", name: Name = None) -> None:
     """Draft the Article 4(6) extension request: (a), (c)-(f), work plan, burn-down."""
-    from planner.forecast import release_history
-
     with _errors():
-        st, programme, ledger, f = _forecast(store, as_of, freq, window_years, half_life_years,
-                                             capacity, capacity_cv, discovery_m2_per_year,
-                                             draws, seed, group, basis, name, False)
-        # the independent check covers the whole programme, so only with one deadline group
-        direct = (status_direct(st.read("hazards"), st.read("releases"), f.as_of,
-                                crs=ledger.crs)
-                  if verify and len(deadline_report(programme).groups) == 1 else None)
-        fig = request_figures(ledger, programme, f, years=years,
-                              independent_remaining_m2=direct)
-        doc = request_document(fig, f, history=release_history(ledger, f.as_of))
-        written = write_document(doc, out_file)
+        st = open_store(store)
+        scenario = _scenario(freq, window_years, half_life_years, capacity, capacity_cv,
+                             discovery_m2_per_year, draws, seed, basis, name)
+        draft = draft_extension_request(st, scenario=scenario, as_of=_date(as_of, "--as-of"),
+                                        group=group, years=years, verify=verify,
+                                        ledger=_ledger(st, True))
+        written = write_document(draft.document, out_file)
+    fig = draft.figures
     out.print(f"(d) at entry into force {both(fig.area_at_eif_m2)}; discovered after "
               f"{both(fig.discovered_after_eif_m2)}", markup=False)
     out.print(f"(e) cleared {both(fig.cleared_m2)}; reduced {both(fig.reduced_m2)}; "
               f"cancelled {both(fig.cancelled_m2)}", markup=False)
-    out.print(f"(f) remaining {both(fig.remaining_m2)}; reconciliation gap "
-              f"{fig.reconciliation_gap_m2:.2f} m²", markup=False)
-    out.print(f.statement, markup=False)
+    out.print(f"(f) remaining {both(fig.remaining_m2)}; {check_text(fig.check_gap_m2)}",
+              markup=False)
+    out.print(draft.forecast.statement, markup=False)
     out.print("wrote " + ", ".join(str(p) for p in written), markup=False)
-    if not fig.reconciles:
-        err.print("warning: the figures do not reconcile to 1 m²; do not file them")
+    if fig.verified is False:
+        err.print("error: (f) differs from the independent global-union figure by more than "
+                  "1 m²; do not file these figures", markup=False)
         raise typer.Exit(1)
 
 
@@ -263,11 +260,7 @@ def article7(store: StoreOpt,
 
     with _errors():
         st = open_store(store)
-        programme = st.programme()
-        hazards = st.read("hazards")
-        ledger = _ledger(st, out_file is not None)
-        fig = article7_figures(ledger, year, hazards)
-        doc = article7_document(fig, programme)
+        fig, doc = article7_report(st, year, ledger=_ledger(st, out_file is not None))
         if csv is not None:
             fig.hazards.to_csv(csv, index=False, float_format="%.6f")
         if out_file is None:

@@ -27,7 +27,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import geopandas as gpd
@@ -39,6 +39,7 @@ import shapely
 from planner.accounting import (
     Ledger,
     Progress,
+    Status,
     _days,
     check_overlaps,
     hazard_order,
@@ -428,7 +429,55 @@ def ledger_with(store: Store, engine: str = "single", *, workers: int = 2,
         from planner.postgis import PostGISStore, ledger_in_database
 
         if not isinstance(store, PostGISStore):
-            raise InputError("the postgis engine runs inside a PostGIS store; give --store "
-                             "postgresql://… or use --engine single or dask")
+            raise InputError("the postgis engine runs inside a PostGIS store; give a "
+                             "postgresql:// store or use the single or dask engine",
+                             argument="engine")
         return ledger_in_database(store, sessions=workers, progress=progress)
-    raise InputError(f"engine {engine!r}: use one of {', '.join(ENGINES)}")
+    raise InputError(f"engine {engine!r}: use one of {', '.join(ENGINES)}", argument="engine")
+
+
+def verified_status(store: Store, at: dt.date, *, verify: bool = False,
+                    ledger: Ledger | None = None, engine: str = "single", workers: int = 2,
+                    progress: Progress | None = None) -> Status:
+    """The status of a programme at a date, checked independently when asked.
+
+    The one call every face makes for "status": the CLI's ``planner status``, the web's
+    ``/api/status`` and the notebooks.
+
+    Parameters
+    ----------
+    store : Store
+        The programme.
+    at : datetime.date
+        Status date (valid time).
+    verify : bool
+        Also compute the remaining area by global unions of every polygon
+        (:func:`planner.accounting.status_direct`) and keep it in
+        ``Status.remaining_direct_m2``; :attr:`Status.verified` then says whether the ledger
+        agrees to 1 m². Without it, ``verified`` is None: not verified.
+    ledger : Ledger, optional
+        A ledger already built for this store (else one is built with ``engine``).
+    engine, workers, progress
+        As for :func:`ledger_with`.
+
+    Returns
+    -------
+    Status
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from planner.demo import build_demo_store
+    >>> st = build_demo_store(pathlib.Path(tempfile.mkdtemp()) / "demo.gpkg")
+    >>> s = verified_status(st, dt.date(2024, 12, 31), verify=True)
+    >>> s.verified, round(s.remaining_m2)
+    (True, 1352724)
+    """
+    from planner.accounting import status_direct
+
+    ledger = ledger or ledger_with(store, engine, workers=workers, progress=progress)
+    s = ledger.status(at)
+    if not verify:
+        return s
+    direct = status_direct(store.read("hazards"), store.read("releases"), at, crs=ledger.crs)
+    return replace(s, remaining_direct_m2=direct)

@@ -3,7 +3,9 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from planner.cli import app
@@ -29,7 +31,7 @@ def test_init_ingest_status_series(tmp_path: Path) -> None:
     code, text = run("status", "--store", store, "--at", "2020-12-31", "--json", "--verify")
     assert code == 0, text
     s = json.loads(text)
-    assert s["remaining_m2"] > 29_000 and s["reconciles"] and s["remaining_direct_m2"]
+    assert s["remaining_m2"] > 29_000 and s["verified"] is True and s["remaining_direct_m2"]
     code, text = run("series", "--store", store, "--end", "2012-12-31", "--out",
                      str(tmp_path / "s.csv"))
     assert code == 0, text
@@ -58,7 +60,7 @@ def test_bad_input_exits_non_zero_with_the_fix(tmp_path: Path) -> None:
 def test_demo_command(tmp_path: Path) -> None:
     code, text = run("demo", "--store", str(tmp_path / "demo.gpkg"))
     assert code == 0, text
-    assert "(f) remaining" in text and "Reconciliation gap 0.000" in text.replace("\n", " ")
+    assert "(f) remaining" in text and "global union agrees" in text.replace("\n", " ")
 
 
 
@@ -195,3 +197,31 @@ def test_units_survive_rich_markup(tmp_path: Path) -> None:
     assert code == 0 and "area [m²]" in text and "area [km²]" in text
     code, text = run("ingest", "hazards", "--help")
     assert code == 0 and "radius [m]" in text
+
+
+def test_the_independent_check_can_fail_and_the_command_exits_non_zero(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ledger with one piece's area wrong by 500 m²: --verify sees it, and so does the
+    extension request (which verifies by default); both exit 1 and say not to file."""
+    import planner.cli as cli
+
+    store = str(tmp_path / "demo.gpkg")
+    assert run("demo", "--store", store)[0] == 0
+    real = cli.ledger_with
+
+    def doctored(*args: Any, **kwargs: Any) -> Any:
+        ledger = real(*args, **kwargs)
+        ledger.hazard_area_m2[0] += 500.0
+        return ledger
+
+    code, text = run("status", "--store", store, "--at", "2024-12-31", "--verify")
+    assert code == 0 and "global union agrees" in text
+    monkeypatch.setattr(cli, "ledger_with", doctored)
+    code, text = run("status", "--store", store, "--at", "2024-12-31", "--verify")
+    assert code == 1 and "DOES NOT AGREE" in text and "differs from the global union" in text
+    code, text = run("status", "--store", store, "--at", "2024-12-31")
+    assert code == 0 and "Not verified" in text
+    code, text = run("extension-request", "--store", store, "--as-of", "2024-12-31",
+                     "--out", str(tmp_path / "r.md"), "--draws", "200")
+    assert code == 1 and "do not file" in text
+    assert "NOT within 1 m²" in (tmp_path / "r.md").read_text()

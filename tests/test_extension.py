@@ -65,7 +65,7 @@ def test_figures_on_overlapping_polygons_are_unions_and_reconcile() -> None:
     assert fig.cleared_m2 == pytest.approx(2_500, abs=0.01)
     assert fig.remaining_m2 == pytest.approx(15_000, abs=0.01)          # (f)
     assert direct == pytest.approx(15_000, abs=0.01)
-    assert fig.reconciles and abs(fig.reconciliation_gap_m2) < 0.01
+    assert fig.verified and fig.check_gap_m2 is not None and abs(fig.check_gap_m2) < 0.01
     # the naive sums a spreadsheet would give are different
     s = led.status(D(2015, 12, 31))
     assert s.naive_hazard_sum_m2 == pytest.approx(30_000, abs=0.01)
@@ -114,7 +114,7 @@ def test_demo_request_reconciles_and_its_docx_holds_d_e_f(demo_store: Store,
     d_total = fig.area_at_eif_m2 + fig.discovered_after_eif_m2
     assert d_total - fig.released_since_eif_m2 == pytest.approx(fig.remaining_m2, abs=1.0)
     assert fig.remaining_m2 == pytest.approx(direct, abs=1.0)
-    assert fig.reconciles
+    assert fig.verified
     # the demo cannot finish by its extended deadline: a second request, five years at most
     assert fig.current_deadline == D(2026, 8, 1)
     assert 1 <= fig.requested_years <= 5 and fig.requested_deadline == D(

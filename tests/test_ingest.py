@@ -288,4 +288,3 @@ def test_amsterdam_real_data_union_not_sum(any_store: Callable[..., Store]) -> N
     # the file's own figures (planar RD New): sum 2,660,697 m², union 1,570,632 m²
     assert s.naive_hazard_sum_m2 == pytest.approx(2_660_697, rel=0.005)
     assert s.known_m2 == pytest.approx(1_570_632, rel=0.005)
-    assert s.reconciles
