@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from planner.accounting import Ledger, status_direct
+from planner.cells import write_csv
 from planner.cli import JsonOpt, StoreOpt, _date, _errors, _ledger, app, err, out
 from planner.deadlines import (
     Extension,
@@ -269,7 +270,7 @@ def article7(store: StoreOpt,
         fig = article7_figures(ledger, year, hazards)
         doc = article7_document(fig, programme)
         if csv is not None:
-            fig.hazards.to_csv(csv, index=False, float_format="%.6f")
+            write_csv(fig.hazards, csv, float_format="%.6f")
         if out_file is None:
             print(to_markdown(doc))
         else:
