@@ -79,7 +79,9 @@ def write_csv(frame: pd.DataFrame, path: Path, **to_csv: Any) -> Path:
     path : Path
         File to write (replaced).
     **to_csv
-        Passed to :meth:`pandas.DataFrame.to_csv` (``index`` defaults to False).
+        Passed to :meth:`pandas.DataFrame.to_csv` (``index`` defaults to False). Lines end
+        with CRLF as RFC 4180 says; that also makes Python's csv writer quote a cell holding
+        a lone carriage return, which would otherwise split the row.
 
     Returns
     -------
@@ -87,6 +89,7 @@ def write_csv(frame: pd.DataFrame, path: Path, **to_csv: Any) -> Path:
         ``path``.
     """
     to_csv.setdefault("index", False)
+    to_csv.setdefault("lineterminator", "\r\n")
     spreadsheet_frame(frame).to_csv(path, **to_csv)
     return path
 
