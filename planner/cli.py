@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from planner.accounting import Ledger, Status, period_ends
+from planner.cells import write_csv
 from planner.errors import PlannerError, ValidationError
 from planner.ingest import IngestOptions, ingest
 from planner.layers import METHODS, LayerName
@@ -95,13 +96,15 @@ def _fail(exc: PlannerError, report: Path | None = None) -> None:
 
 
 def _write_report(path: Path, problems: list[Any]) -> None:
-    import csv
+    import pandas as pd
 
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["feature", "severity", "message"])
-        for p in problems:
-            w.writerow([p.feature, p.severity, p.message])
+    from planner.cells import write_csv
+
+    write_csv(pd.DataFrame({"feature": [p.feature for p in problems],
+                            "severity": [p.severity for p in problems],
+                            "message": [p.message for p in problems],
+                            "argument": [FLAGS.get(p.argument or "", "") for p in problems]},
+                           columns=["feature", "severity", "message", "argument"]), path)
 
 
 @contextmanager
@@ -371,7 +374,7 @@ def series(store: StoreOpt,
             raise PlannerError(f"--freq {freq!r}: use year or month")
         df = ledger.series(period_ends(first, last, "year" if freq == "year" else "month"))
     if out_file is not None:
-        df.to_csv(out_file, index=False, float_format="%.1f")
+        write_csv(df, out_file, float_format="%.1f")
         if not as_json:
             out.print(f"wrote {len(df)} rows to {out_file}", markup=False)
     if as_json:

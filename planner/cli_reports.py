@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from planner.accounting import Ledger
+from planner.cells import write_csv
 from planner.cli import JsonOpt, StoreOpt, _date, _errors, _ledger, app, check_text, err, out
 from planner.deadlines import (
     Extension,
@@ -262,7 +263,7 @@ def article7(store: StoreOpt,
         st = open_store(store)
         fig, doc = article7_report(st, year, ledger=_ledger(st, out_file is not None))
         if csv is not None:
-            fig.hazards.to_csv(csv, index=False, float_format="%.6f")
+            write_csv(fig.hazards, csv, float_format="%.6f")
         if out_file is None:
             print(to_markdown(doc))
         else:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from planner.cells import xml_text
 from planner.errors import InputError
 
 FORMATS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
@@ -99,11 +101,23 @@ BLANK_MARK = "[TO BE WRITTEN BY THE AUTHOR]"
 
 
 # -- Markdown --------------------------------------------------------------------------------
+_LIST_NUMBER = re.compile(r"^(\d+)([.)])")
+
+
 def _md_escape(text: str) -> str:
-    out = text.replace("\\", "\\\\")
-    for ch in "`*_[]<>|#":
+    """``text`` as literal Markdown inline text: markup characters backslash-escaped, line
+    breaks as spaces (a line break in a table cell or heading would end it)."""
+    out = " ".join(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    out = out.replace("\\", "\\\\")
+    for ch in "`*_[]<>|#&!~":
         out = out.replace(ch, "\\" + ch)
-    return out
+    # what would start a block at the start of a line: indentation (a code block), a list
+    # marker, a thematic break; leading blanks become character references
+    body = out.lstrip(" \t")
+    lead = "".join(f"&#{ord(c)};" for c in out[:len(out) - len(body)])
+    if body[:1] in ("-", "+", "="):
+        body = "\\" + body
+    return lead + _LIST_NUMBER.sub(r"\1\\\2", body)
 
 
 def to_markdown(doc: Document, figure_dir: Path | None = None, prefix: str = "") -> str:
@@ -223,47 +237,52 @@ def to_docx(doc: Document) -> bytes:
     from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.shared import Cm, Pt, RGBColor
 
+    safe = xml_text   # XML 1.0 cannot hold most control characters: python-docx would refuse
     d = docx.Document()
-    d.core_properties.title = doc.title
-    d.add_heading(doc.title, level=0)
+    d.core_properties.title = safe(doc.title)
+    d.add_heading(safe(doc.title), level=0)
     for b in doc.blocks:
         if isinstance(b, Heading):
-            d.add_heading(b.text, level=min(max(b.level - 1, 1), 9))
+            d.add_heading(safe(b.text), level=min(max(b.level - 1, 1), 9))
         elif isinstance(b, Paragraph):
-            p = d.add_paragraph(b.text)
+            p = d.add_paragraph(safe(b.text))
             if b.style == "note":
                 for run in p.runs:
                     run.italic = True
                     run.font.size = Pt(9)
         elif isinstance(b, Blank):
             p = d.add_paragraph()
-            run = p.add_run(f"{b.item} {BLANK_MARK} ")
+            run = p.add_run(f"{safe(b.item)} {BLANK_MARK} ")
             run.bold = True
             run.font.color.rgb = RGBColor(0xB3, 0x59, 0x00)
-            p.add_run(b.prompt).italic = True
+            p.add_run(safe(b.prompt)).italic = True
         elif isinstance(b, Table):
             if b.caption:
-                d.add_paragraph(b.caption).runs[0].bold = True
+                for run in d.add_paragraph(safe(b.caption)).runs:
+                    run.bold = True
             num = list(b.numeric) + [False] * (len(b.columns) - len(b.numeric))
             t = d.add_table(rows=1, cols=len(b.columns))
             t.style = "Table Grid"
             for cell, name in zip(t.rows[0].cells, b.columns, strict=False):
-                cell.text = name
-                cell.paragraphs[0].runs[0].bold = True
+                cell.text = safe(name)
+                for run in cell.paragraphs[0].runs:
+                    run.bold = True
             for i, r in enumerate(b.rows):
                 cells = t.add_row().cells
                 for j, (cell, value) in enumerate(zip(cells, r, strict=False)):
-                    cell.text = value
+                    cell.text = safe(value)
                     para = cell.paragraphs[0]
                     if num[j]:
                         para.alignment = WD_ALIGN_PARAGRAPH.RIGHT
-                    if i >= len(b.rows) - b.total_rows and para.runs:
-                        para.runs[0].bold = True
+                    if i >= len(b.rows) - b.total_rows:
+                        for run in para.runs:
+                            run.bold = True
             d.add_paragraph()
         elif isinstance(b, Figure):
             d.add_picture(io.BytesIO(b.png), width=Cm(16))
-            cap = d.add_paragraph(b.caption)
-            cap.runs[0].italic = True
+            cap = d.add_paragraph(safe(b.caption))
+            for run in cap.runs:
+                run.italic = True
     buf = io.BytesIO()
     d.save(buf)
     return buf.getvalue()

@@ -1,26 +1,41 @@
 """Files for the field: a marking plan as GeoPackage, KML, GPX and CSV.
 
 * GeoPackage (QGIS): layers ``enclosures``, ``signs``, ``fence``, ``posts``;
-* KML (Google Earth, many GPS apps): folders *Signs* (icons turned to face the safe side),
-  *Fence*, *Enclosures*;
-* GPX (handheld GPS): a waypoint per sign named by its id, a track per fence line;
-* CSV: one row per sign with WGS 84 lat/lon and the projected x/y with its EPSG code.
+* KML (Google Earth, many GPS apps): folders *Signs* (arrow icons turned to face the safe
+  side: the ``IconStyle`` heading), *Fence*, *Enclosures*; placemarks written by GDAL's KML
+  driver, the document and styles around them built as an element tree (see
+  :func:`write_kml` for why not GDAL alone);
+* GPX (handheld GPS), written by GDAL's GPX driver: a waypoint per sign named by its id, a
+  track per fence line;
+* CSV: one row per sign with WGS 84 lat/lon and the projected x/y with its EPSG code, written
+  by :func:`planner.cells.write_csv` (text cells that a spreadsheet would take for a formula
+  get a leading ``'``).
 
 Names are the plan's ids (``E0003-S012`` is sign 12 of enclosure 3), so a team can find each
-sign on the ground, on the sheet and on the GPS. All text is XML-escaped.
+sign on the ground, on the sheet and on the GPS. No XML is written as strings: GDAL or
+``xml.etree`` escapes every value; text goes through :func:`planner.cells.xml_text` first,
+because XML 1.0 cannot carry most control characters at all (they become U+FFFD, a carriage
+return a line feed).
 """
 
 from __future__ import annotations
 
+import tempfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
 import geopandas as gpd
-import numpy as np
+import pyogrio
+import shapely
 
+from planner import cells
 from planner.areas import WGS84
 from planner.marking import MarkingPlan
+
+ARROW_ICON = "http://maps.google.com/mapfiles/kml/shapes/arrow.png"
+KML_NS = "http://www.opengis.net/kml/2.2"
+GPX_NS = "http://www.topografix.com/GPX/1/1"
 
 _POINTS = ("N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W",
            "WNW", "NW", "NNW")
@@ -40,8 +55,9 @@ def compass(bearing_deg: float) -> str:
 def _describe_sign(row: Any) -> str:
     facing = float(row.facing_deg)
     where = "a hole" if row.ring == "hole" else "the perimeter"
-    return (f"faces {facing:.0f}° ({compass(facing)}), the safe side; warns of "
-            f"{row.hazard_ids}; {'corner' if row.corner else 'side'} of {where}")
+    return cells.xml_text(
+        f"faces {facing:.0f}° ({compass(facing)}), the safe side; warns of {row.hazard_ids}; "
+        f"{'corner' if row.corner else 'side'} of {where}")
 
 
 def write_gpkg(plan: MarkingPlan, path: Path) -> Path:
@@ -54,89 +70,167 @@ def write_gpkg(plan: MarkingPlan, path: Path) -> Path:
 
 
 def write_csv(plan: MarkingPlan, path: Path) -> Path:
-    """Sign coordinates: lat/lon (WGS 84) and x/y in the plan's metric CRS with its EPSG."""
+    """Sign coordinates: lat/lon (WGS 84) and x/y in the plan's metric CRS with its EPSG.
+
+    Written by :func:`planner.cells.write_csv`: a hazard id such as ``=HYPERLINK(...)`` is
+    written as ``'=HYPERLINK(...)``; numbers stay numbers.
+    """
     df = plan.signs.drop(columns="geometry").copy()
     df.insert(df.columns.get_loc("facing_deg") + 1, "facing",
               [compass(b) for b in df["facing_deg"]])
-    df.to_csv(path, index=False)
-    return path
+    return cells.write_csv(df, path)
 
 
 def _ll(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return frame.to_crs(WGS84)
 
 
-def _coords(xy: np.ndarray) -> str:
-    return " ".join(f"{x:.7f},{y:.7f}" for x, y in xy[:, :2])
+def _features(names: Any, descriptions: list[str], geometry: Any) -> gpd.GeoDataFrame:
+    """A WGS 84 frame of ``name`` and ``description`` (XML-safe text)."""
+    return gpd.GeoDataFrame({"name": [cells.xml_text(n) for n in names],
+                             "description": descriptions}, geometry=list(geometry), crs=WGS84)
+
+
+def _kml(tag: str) -> str:
+    return f"{{{KML_NS}}}{tag}"
+
+
+def _styled(placemark: ET.Element, style: ET.Element) -> ET.Element:
+    """``placemark`` with ``style`` (a ``Style`` or ``styleUrl``) where KML puts it."""
+    children = [c.tag for c in placemark]
+    at = max((i + 1 for i, t in enumerate(children)
+              if t in (_kml("name"), _kml("description"))), default=0)
+    placemark.insert(at, style)
+    return placemark
+
+
+def _arrow(facing_deg: float) -> ET.Element:
+    """An inline style: the arrow icon turned clockwise from north to ``facing_deg``."""
+    style = ET.Element(_kml("Style"))
+    icon_style = ET.SubElement(style, _kml("IconStyle"))
+    ET.SubElement(icon_style, _kml("heading")).text = f"{float(facing_deg):.1f}"
+    ET.SubElement(ET.SubElement(icon_style, _kml("Icon")), _kml("href")).text = ARROW_ICON
+    return style
+
+
+def _line_style(style_id: str, colour: str, width: int, fill: str | None = None) -> ET.Element:
+    style = ET.Element(_kml("Style"), id=style_id)
+    line = ET.SubElement(style, _kml("LineStyle"))
+    ET.SubElement(line, _kml("color")).text = colour
+    ET.SubElement(line, _kml("width")).text = str(width)
+    if fill is not None:
+        ET.SubElement(ET.SubElement(style, _kml("PolyStyle")), _kml("color")).text = fill
+    return style
+
+
+def _style_url(style_id: str) -> ET.Element:
+    url = ET.Element(_kml("styleUrl"))
+    url.text = f"#{style_id}"
+    return url
 
 
 def write_kml(plan: MarkingPlan, path: Path, title: str = "Marking plan") -> Path:
-    """Signs (turned to face the safe side), fence lines and enclosures as KML."""
+    """Signs (turned to face the safe side), fence lines and enclosures as KML.
+
+    GDAL's KML driver writes each folder's placemarks (names, descriptions, geometries, every
+    value escaped by GDAL). The document around them — the title, the shared fence and
+    enclosure styles and each sign's arrow icon with its ``heading`` (the sign's facing,
+    degrees clockwise from true north) — is built as an element tree (``xml.etree``), never
+    as strings. Why not GDAL alone: the KML driver writes no per-feature style (no heading) and
+    cannot add a layer to a file it wrote; LIBKML can write the heading but puts text holding
+    ``<`` or ``&`` in a CDATA section without splitting ``]]>``, so a hazard id containing
+    ``]]>`` made an unreadable file (and a silently dropped folder).
+    """
     signs, fence, enc = _ll(plan.signs), _ll(plan.fence), _ll(plan.enclosures)
-    out = ['<?xml version="1.0" encoding="UTF-8"?>',
-           '<kml xmlns="http://www.opengis.net/kml/2.2"><Document>',
-           f"<name>{escape(title)}</name>",
-           '<Style id="fence"><LineStyle><color>ff0000cc</color><width>3</width></LineStyle>'
-           "</Style>",
-           '<Style id="enclosure"><LineStyle><color>ff0000ff</color><width>2</width>'
-           "</LineStyle><PolyStyle><color>400000ff</color></PolyStyle></Style>",
-           "<Folder><name>Signs</name>"]
-    for row in signs.itertuples():
-        out.append(
-            f"<Placemark><name>{escape(str(row.sign_id))}</name>"
-            f"<description>{escape(_describe_sign(row))}</description>"
-            f"<Style><IconStyle><heading>{float(row.facing_deg):.1f}</heading><Icon><href>"
-            "http://maps.google.com/mapfiles/kml/shapes/arrow.png</href></Icon></IconStyle>"
-            f"</Style><Point><coordinates>{row.geometry.x:.7f},{row.geometry.y:.7f}"
-            "</coordinates></Point></Placemark>")
-    out.append("</Folder><Folder><name>Fence</name>")
-    for row in fence.itertuples():
-        out.append(f"<Placemark><name>{escape(str(row.fence_id))}</name>"
-                   f"<description>{escape(f'{row.length_m:,.0f} m of fence')}</description>"
-                   "<styleUrl>#fence</styleUrl><LineString><coordinates>"
-                   f"{_coords(np.asarray(row.geometry.coords))}</coordinates></LineString>"
-                   "</Placemark>")
-    out.append("</Folder><Folder><name>Enclosures</name>")
-    for row in enc.itertuples():
-        polys = getattr(row.geometry, "geoms", [row.geometry])
-        parts = []
-        for p in polys:
-            rings = [f"<outerBoundaryIs><LinearRing><coordinates>"
-                     f"{_coords(np.asarray(p.exterior.coords))}</coordinates></LinearRing>"
-                     "</outerBoundaryIs>"]
-            rings += [f"<innerBoundaryIs><LinearRing><coordinates>"
-                      f"{_coords(np.asarray(r.coords))}</coordinates></LinearRing>"
-                      "</innerBoundaryIs>" for r in p.interiors]
-            parts.append("<Polygon>" + "".join(rings) + "</Polygon>")
-        geom = parts[0] if len(parts) == 1 else "<MultiGeometry>" + "".join(parts) + (
-            "</MultiGeometry>")
-        desc = (f"priority {row.priority}; hazards {row.hazard_ids}; {row.signs} signs, "
-                f"{row.fence_m:,.0f} m of fence, {row.posts} posts")
-        out.append(f"<Placemark><name>{escape(str(row.enclosure_id))}</name>"
-                   f"<description>{escape(desc)}</description><styleUrl>#enclosure</styleUrl>"
-                   f"{geom}</Placemark>")
-    out.append("</Folder></Document></kml>")
-    path.write_text("\n".join(out), encoding="utf-8")
+    layers = [
+        ("Signs", _features(signs["sign_id"], [_describe_sign(r) for r in signs.itertuples()],
+                            signs.geometry),
+         [_arrow(f) for f in signs["facing_deg"]]),
+        ("Fence", _features(fence["fence_id"], [f"{m:,.0f} m of fence" for m in fence["length_m"]],
+                            fence.geometry),
+         [_style_url("fence") for _ in range(len(fence))]),
+        ("Enclosures", _features(
+            enc["enclosure_id"],
+            [cells.xml_text(f"priority {r.priority}; hazards {r.hazard_ids}; {r.signs} signs, "
+                            f"{r.fence_m:,.0f} m of fence, {r.posts} posts")
+             for r in enc.itertuples()], enc.geometry),
+         [_style_url("enclosure") for _ in range(len(enc))])]
+    ET.register_namespace("", KML_NS)
+    root = ET.Element(_kml("kml"))
+    document = ET.SubElement(root, _kml("Document"))
+    ET.SubElement(document, _kml("name")).text = cells.xml_text(title)
+    document.append(_line_style("fence", "ff0000cc", 3))
+    document.append(_line_style("enclosure", "ff0000ff", 2, fill="400000ff"))
+    with tempfile.TemporaryDirectory(prefix="planner-kml-") as tmp:
+        for name, frame, styles in layers:
+            folder = ET.SubElement(document, _kml("Folder"))
+            ET.SubElement(folder, _kml("name")).text = name
+            if not len(frame):
+                continue
+            part = Path(tmp) / f"{name}.kml"
+            pyogrio.write_dataframe(frame, part, layer=name, driver="KML", dataset_options={
+                "NameField": "name", "DescriptionField": "description"})
+            placemarks = list(ET.parse(part).getroot().iter(_kml("Placemark")))
+            if len(placemarks) != len(styles):
+                raise RuntimeError(f"GDAL wrote {len(placemarks)} {name} placemarks of "
+                                   f"{len(styles)}")
+            for placemark, style in zip(placemarks, styles, strict=True):
+                folder.append(_styled(placemark, style))
+    ET.indent(root, space=" ")
+    ET.ElementTree(root).write(path, encoding="UTF-8", xml_declaration=True)
     return path
 
 
 def write_gpx(plan: MarkingPlan, path: Path, title: str = "Marking plan") -> Path:
-    """A waypoint per sign and a track per fence line, for handheld GPS."""
+    """A waypoint per sign and a track per fence line, for handheld GPS (GDAL GPX driver).
+
+    GDAL's GPX driver writes one layer per file (it cannot reopen a GPX to add one), so the
+    waypoints and the tracks are written by GDAL into two files and the track elements are
+    moved, as parsed XML elements, into the waypoint file; the bounds are widened to both.
+    """
     signs, fence = _ll(plan.signs), _ll(plan.fence)
-    out = ['<?xml version="1.0" encoding="UTF-8"?>',
-           '<gpx version="1.1" creator="planner" xmlns="http://www.topografix.com/GPX/1/1">',
-           f"<metadata><name>{escape(title)}</name></metadata>"]
-    for row in signs.itertuples():
-        out.append(f"<wpt lat={quoteattr(f'{row.geometry.y:.7f}')} "
-                   f"lon={quoteattr(f'{row.geometry.x:.7f}')}>"
-                   f"<name>{escape(str(row.sign_id))}</name>"
-                   f"<desc>{escape(_describe_sign(row))}</desc><sym>Danger Area</sym></wpt>")
-    for row in fence.itertuples():
-        pts = "".join(f'<trkpt lat="{y:.7f}" lon="{x:.7f}"/>'
-                      for x, y in np.asarray(row.geometry.coords)[:, :2])
-        out.append(f"<trk><name>{escape(str(row.fence_id))}</name>"
-                   f"<desc>{escape(f'fence, {row.length_m:,.0f} m')}</desc>"
-                   f"<trkseg>{pts}</trkseg></trk>")
-    out.append("</gpx>")
-    path.write_text("\n".join(out), encoding="utf-8")
+    waypoints = gpd.GeoDataFrame(
+        {"name": [cells.xml_text(v) for v in signs["sign_id"]],
+         "desc": [_describe_sign(r) for r in signs.itertuples()],
+         "sym": ["Danger Area"] * len(signs)}, geometry=list(signs.geometry), crs=WGS84)
+    tracks = gpd.GeoDataFrame(
+        {"name": [cells.xml_text(v) for v in fence["fence_id"]],
+         "desc": [f"fence, {m:,.0f} m" for m in fence["length_m"]]},
+        geometry=[shapely.MultiLineString([g]) if g.geom_type == "LineString" else g
+                  for g in fence.geometry], crs=WGS84)
+    options = {"METADATA_NAME": cells.xml_text(title), "CREATOR": "planner"}
+    with tempfile.TemporaryDirectory(prefix="planner-gpx-") as tmp:
+        parts = []
+        for name, frame in (("waypoints", waypoints), ("tracks", tracks)):
+            part = Path(tmp) / f"{name}.gpx"
+            if len(frame):
+                pyogrio.write_dataframe(frame, part, layer=name, driver="GPX",
+                                        dataset_options=options)
+                parts.append(part)
+        if not parts:   # an empty plan: GDAL writes no file for no features
+            pyogrio.write_dataframe(waypoints, Path(tmp) / "empty.gpx", layer="waypoints",
+                                    driver="GPX", dataset_options=options)
+            parts.append(Path(tmp) / "empty.gpx")
+        _merge_gpx(parts, path)
     return path
+
+
+def _merge_gpx(parts: list[Path], path: Path) -> None:
+    """Write the first GPX with the ``wpt``/``trk`` elements of the others appended."""
+    ET.register_namespace("", GPX_NS)
+    ET.register_namespace("xsi", "http://www.w3.org/2001/XMLSchema-instance")
+    tree = ET.parse(parts[0])
+    root = tree.getroot()
+    bounds = root.find(f"{{{GPX_NS}}}metadata/{{{GPX_NS}}}bounds")
+    for part in parts[1:]:
+        other = ET.parse(part).getroot()
+        for element in other:
+            if element.tag in (f"{{{GPX_NS}}}wpt", f"{{{GPX_NS}}}trk"):
+                root.append(element)
+        more = other.find(f"{{{GPX_NS}}}metadata/{{{GPX_NS}}}bounds")
+        if bounds is not None and more is not None:
+            for key, pick in (("minlat", min), ("minlon", min), ("maxlat", max),
+                              ("maxlon", max)):
+                bounds.set(key, repr(pick(float(bounds.get(key, "nan")),
+                                          float(more.get(key, "nan")))))
+    tree.write(path, encoding="UTF-8", xml_declaration=True)

@@ -10,8 +10,12 @@
   coordinate grid; :func:`marking_sheets_pdf` writes a multi-page PDF with, per enclosure, the
   map and the table of its signs.
 
-Every piece of user text (ids, regions, names) is HTML-escaped before it reaches the page: a
-hazard called ``<script>alert(1)</script>`` shows as that text and runs nothing.
+User text (ids, regions, names) reaches the page only as data: in the map's script as JSON
+(:func:`planner.cells.js_data`, or folium's HTML-safe ``tojson``), never spliced into
+JavaScript code or template strings, and shown by setting ``textContent`` (tooltips are built
+as DOM nodes, never from HTML strings); text in the page's HTML (the title, layer names) is
+HTML-escaped. A hazard called ``<script>alert(1)</script>`` or ``H-1`+alert(1)+``` shows as
+that text and runs nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import pandas as pd
 import pyproj
 
 from planner.areas import WGS84
+from planner.cells import js_data
 from planner.errors import InputError
 
 if TYPE_CHECKING:
@@ -42,13 +47,81 @@ METHOD_COLOURS = {"cleared": "#1a9850", "reduced": "#66bd63", "cancelled": "#a6d
 MAX_SIGN_MARKERS = 5000
 
 
-def _escaped(frame: gpd.GeoDataFrame, columns: list[str]) -> gpd.GeoDataFrame:
-    """Only ``columns`` (and geometry), every value as escaped text, in WGS 84."""
+def _text(frame: gpd.GeoDataFrame, columns: list[str]) -> gpd.GeoDataFrame:
+    """Only ``columns`` (and geometry), every value as plain text ("" if missing), in WGS 84.
+
+    The text is *not* HTML-escaped: it reaches the page as JSON data and is shown through
+    ``textContent`` (:class:`_TextTooltip`).
+    """
     out = gpd.GeoDataFrame(
-        {c: [html.escape("" if v is None or (isinstance(v, float) and math.isnan(v))
-                         else str(v)) for v in frame[c]] if c in frame else [""] * len(frame)
+        {c: ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+             for v in frame[c]] if c in frame else [""] * len(frame)
          for c in columns}, geometry=np.asarray(frame.geometry.values), crs=frame.crs)
     return out.to_crs(WGS84)
+
+
+def _macro(template: str) -> type[Any]:
+    """A branca ``MacroElement`` class whose ``script`` macro is ``template``."""
+    from branca.element import MacroElement
+    from jinja2 import Template
+
+    return type("PlannerMacro", (MacroElement,), {"_template": Template(
+        "{% macro script(this, kwargs) %}" + template + "{% endmacro %}")})
+
+
+# Builds the tooltip of a GeoJSON feature as a table of DOM nodes whose text is set through
+# textContent: no property value is ever parsed as HTML or evaluated as code.
+_TOOLTIP_JS = """
+{{ this._parent.get_name() }}.bindTooltip(function (layer) {
+    var fields = {{ this.fields_json }}, aliases = {{ this.aliases_json }};
+    var props = (layer.feature && layer.feature.properties) || {};
+    var table = document.createElement("table");
+    fields.forEach(function (field, i) {
+        var row = table.insertRow();
+        var head = document.createElement("th");
+        head.textContent = aliases[i];
+        row.appendChild(head);
+        var value = props[field];
+        row.insertCell().textContent = value === null || value === undefined ? "" : String(value);
+    });
+    return table;
+}, {"sticky": true, "className": "planner-tooltip"});
+"""
+
+# One marker per sign, from a JSON array of [lat, lon, facing_deg, tooltip text].
+_SIGNS_JS = """
+(function (group, signs) {
+    signs.forEach(function (s) {
+        var arrow = document.createElement("div");
+        arrow.className = "planner-sign";
+        arrow.style.transform = "rotate(" + Number(s[2]) + "deg)";
+        arrow.textContent = "\u25B2";
+        var tip = document.createElement("div");
+        tip.textContent = s[3];
+        L.marker([s[0], s[1]], {icon: L.divIcon({html: arrow, className: "planner-sign-icon",
+                                                  iconSize: [16, 16], iconAnchor: [8, 8]})})
+            .bindTooltip(tip).addTo(group);
+    });
+})({{ this._parent.get_name() }}, {{ this.signs_json }});
+"""
+
+
+def _tooltip(fields: list[str], aliases: list[str]) -> Any:
+    """A tooltip for a ``folium.GeoJson`` showing ``fields`` as text, labelled ``aliases``."""
+    tip = _macro(_TOOLTIP_JS)()
+    tip.fields_json, tip.aliases_json = js_data(fields), js_data(aliases)
+    return tip
+
+
+def _sign_markers(signs: gpd.GeoDataFrame) -> Any:
+    """Sign arrows turned to their facing, with a text tooltip, for a ``FeatureGroup``."""
+    rows = [[round(float(g.y), 7), round(float(g.x), 7), round(float(f), 1),
+             f"{sid}: faces {float(f):.0f}°, warns of {ids}"]
+            for g, f, sid, ids in zip(signs.geometry, signs["facing_deg"], signs["sign_id"],
+                                      signs["hazard_ids"], strict=True)]
+    markers = _macro(_SIGNS_JS)()
+    markers.signs_json = js_data(rows)
+    return markers
 
 
 def programme_map(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame | None = None, *,
@@ -84,63 +157,56 @@ def programme_map(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame | None =
                    control_scale=True, tiles="OpenStreetMap")
     m.fit_bounds([[miny, minx], [maxy, maxx]])
 
-    h = _escaped(hazards, ["hazard_id", "status", "region", "recorded_on", "munition_type"])
+    # Leaflet's layer control shows layer names as HTML: they are escaped
+    h = _text(hazards, ["hazard_id", "status", "region", "recorded_on", "munition_type"])
     for status in sorted(set(h["status"])):
         colour = STATUS_COLOURS.get(status, "#7f2704")
-        group = folium.FeatureGroup(name=f"hazards: {status or 'no status'}")
-        folium.GeoJson(
+        group = folium.FeatureGroup(name=html.escape(f"hazards: {status or 'no status'}"))
+        layer = folium.GeoJson(
             h[h["status"] == status],
             style_function=lambda _f, c=colour: {"color": c, "weight": 1.5, "fillColor": c,
-                                                 "fillOpacity": 0.45},
-            tooltip=folium.GeoJsonTooltip(
-                fields=["hazard_id", "status", "region", "recorded_on", "munition_type"],
-                aliases=["hazard", "status", "region", "recorded", "munition"]),
-        ).add_to(group)
+                                                 "fillOpacity": 0.45})
+        layer.add_child(_tooltip(["hazard_id", "status", "region", "recorded_on",
+                                  "munition_type"],
+                                 ["hazard", "status", "region", "recorded", "munition"]))
+        layer.add_to(group)
         group.add_to(m)
     if releases is not None and len(releases):
-        r = _escaped(releases, ["release_id", "method", "released_on", "organisation"])
+        r = _text(releases, ["release_id", "method", "released_on", "organisation"])
         r["year"] = [v[:4] for v in r["released_on"]]
         for method in sorted(set(r["method"])):
             colour = METHOD_COLOURS.get(method, "#4575b4")
-            group = folium.FeatureGroup(name=f"released: {method}", show=method == "cleared")
-            folium.GeoJson(
+            group = folium.FeatureGroup(name=html.escape(f"released: {method}"),
+                                        show=method == "cleared")
+            layer = folium.GeoJson(
                 r[r["method"] == method],
                 style_function=lambda _f, c=colour: {"color": c, "weight": 1, "fillColor": c,
-                                                     "fillOpacity": 0.35},
-                tooltip=folium.GeoJsonTooltip(fields=["release_id", "method", "year",
-                                                      "organisation"],
-                                              aliases=["release", "method", "year", "by"]),
-            ).add_to(group)
+                                                     "fillOpacity": 0.35})
+            layer.add_child(_tooltip(["release_id", "method", "year", "organisation"],
+                                     ["release", "method", "year", "by"]))
+            layer.add_to(group)
             group.add_to(m)
     if enclosures is not None and len(enclosures):
-        e = _escaped(enclosures, ["enclosure_id", "priority", "hazard_ids", "signs", "fence_m"])
+        e = _text(enclosures, ["enclosure_id", "priority", "hazard_ids", "signs", "fence_m"])
         group = folium.FeatureGroup(name="marking: enclosures")
-        folium.GeoJson(e, style_function=lambda _f: {"color": "#000000", "weight": 2,
-                                                      "fill": False},
-                       tooltip=folium.GeoJsonTooltip(
-                           fields=["enclosure_id", "priority", "hazard_ids", "signs"],
-                           aliases=["enclosure", "priority", "hazards", "signs"])).add_to(group)
+        layer = folium.GeoJson(e, style_function=lambda _f: {"color": "#000000", "weight": 2,
+                                                              "fill": False})
+        layer.add_child(_tooltip(["enclosure_id", "priority", "hazard_ids", "signs"],
+                                 ["enclosure", "priority", "hazards", "signs"]))
+        layer.add_to(group)
         group.add_to(m)
     if fence is not None and len(fence):
-        f = _escaped(fence, ["fence_id", "length_m"])
+        f = _text(fence, ["fence_id", "length_m"])
         group = folium.FeatureGroup(name="marking: fence")
-        folium.GeoJson(f, style_function=lambda _f: {"color": "#6a3d9a", "weight": 2,
-                                                      "dashArray": "6 4"},
-                       tooltip=folium.GeoJsonTooltip(fields=["fence_id", "length_m"],
-                                                     aliases=["fence", "metres"])).add_to(group)
+        layer = folium.GeoJson(f, style_function=lambda _f: {"color": "#6a3d9a", "weight": 2,
+                                                              "dashArray": "6 4"})
+        layer.add_child(_tooltip(["fence_id", "length_m"], ["fence", "metres"]))
+        layer.add_to(group)
         group.add_to(m)
     if signs is not None and len(signs):
-        s = _escaped(signs.head(MAX_SIGN_MARKERS),
-                     ["sign_id", "facing_deg", "hazard_ids"]).reset_index(drop=True)
+        s = _text(signs.head(MAX_SIGN_MARKERS), ["sign_id", "facing_deg", "hazard_ids"])
         group = folium.FeatureGroup(name="marking: signs (arrow = facing)")
-        for row in s.itertuples():
-            facing = float(row.facing_deg)
-            icon = folium.DivIcon(
-                html=(f'<div class="planner-sign" style="transform: rotate({facing:.1f}deg)">'
-                      "&#9650;</div>"), icon_size=(16, 16), icon_anchor=(8, 8))
-            folium.Marker([row.geometry.y, row.geometry.x], icon=icon,
-                          tooltip=f"{row.sign_id}: faces {facing:.0f}°, warns of "
-                                  f"{row.hazard_ids}").add_to(group)
+        group.add_child(_sign_markers(s))
         group.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     legend = "".join(f'<div><span style="background:{c}"></span>{html.escape(k)}</div>'

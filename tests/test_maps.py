@@ -42,8 +42,10 @@ def test_map_is_one_file_with_escaped_user_text(demo_layers: tuple[gpd.GeoDataFr
     page = map_html(programme_map(h, r, title=EVIL))
     assert EVIL not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page          # the title
-    # the hazard attributes, escaped before folium embeds them as JSON ("&" as \u0026)
-    assert page.count("\\u0026lt;script\\u0026gt;alert(1)\\u0026lt;/script\\u0026gt;") >= 2
+    # the hazard attributes reach the page as JSON data, "<" and ">" escaped, and are shown
+    # through textContent (not HTML-escaped twice)
+    assert page.count("\\u003cscript\\u003ealert(1)\\u003c/script\\u003e") >= 2
+    assert "&amp;lt;" not in page and "\\u0026lt;" not in page
     # nothing is fetched from the web but the tiles: Leaflet is inlined
     assert 'src="http' not in page and 'href="https://cdn' not in page
     assert "L.map(" in page or "L.map" in page

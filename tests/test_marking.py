@@ -222,3 +222,27 @@ def test_gpkg_and_csv(tmp_path: Path) -> None:
     assert {"sign_id", "lat", "lon", "x_m", "y_m", "epsg", "facing_deg", "facing"} <= set(df)
     assert (df["epsg"] == UTM).all()
     assert df["facing"].iloc[0] == compass(df["facing_deg"].iloc[0])
+
+
+def test_kml_arrows_are_turned_to_each_signs_facing_and_lines_styled(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    plan = _plan()
+    kml = write_kml(plan, tmp_path / "plan.kml", title="Plan ]]> <&>")
+    ns = {"k": "http://www.opengis.net/kml/2.2"}
+    doc = ET.parse(kml).getroot().find("k:Document", ns)
+    assert doc is not None and doc.findtext("k:name", namespaces=ns) == "Plan ]]> <&>"
+    folders = {f.findtext("k:name", namespaces=ns): f for f in doc.findall("k:Folder", ns)}
+    facing = dict(zip(plan.signs["sign_id"], plan.signs["facing_deg"], strict=True))
+    placemarks = folders["Signs"].findall("k:Placemark", ns)
+    assert len(placemarks) == len(facing)
+    for pm in placemarks:
+        heading = pm.findtext("k:Style/k:IconStyle/k:heading", namespaces=ns)
+        assert heading is not None
+        assert float(heading) == pytest.approx(facing[pm.findtext("k:name", namespaces=ns)],
+                                               abs=0.05)
+        assert pm.findtext("k:Style/k:IconStyle/k:Icon/k:href", namespaces=ns).endswith(
+            "arrow.png")
+    assert {pm.findtext("k:styleUrl", namespaces=ns)
+            for pm in folders["Fence"].findall("k:Placemark", ns)} == {"#fence"}
+    assert doc.find("k:Style[@id='enclosure']/k:PolyStyle/k:color", ns) is not None
