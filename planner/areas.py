@@ -139,3 +139,14 @@ def geodesic_area_m2(geom: BaseGeometry, crs: pyproj.CRS | str | int) -> float:
         geom = shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
     area, _ = _GEOD.geometry_area_perimeter(shapely.force_2d(geom))
     return abs(float(area))
+
+def lonlat_bounds(geoms: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
+    """West, south, east, north of each geometry [degrees, WGS 84]; NaN where off the Earth."""
+    b = shapely.bounds(geoms)
+    if crs.is_geographic:
+        return np.asarray(b, dtype=float)
+    tr = pyproj.Transformer.from_crs(crs, WGS84, always_xy=True)
+    with np.errstate(all="ignore"):
+        x0, y0 = tr.transform(b[:, 0], b[:, 1], errcheck=False)
+        x1, y1 = tr.transform(b[:, 2], b[:, 3], errcheck=False)
+    return np.column_stack([x0, y0, x1, y1]).astype(float)

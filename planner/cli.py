@@ -24,9 +24,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from planner.accounting import Ledger, Status, period_ends
-from planner.cells import write_csv
 from planner.errors import PlannerError, ValidationError
 from planner.ingest import IngestOptions, ingest
+from planner.io.cells import write_csv
 from planner.layers import METHODS, LayerName
 from planner.partitions import ledger_with, verified_status
 from planner.programme import Programme
@@ -98,7 +98,7 @@ def _fail(exc: PlannerError, report: Path | None = None) -> None:
 def _write_report(path: Path, problems: list[Any]) -> None:
     import pandas as pd
 
-    from planner.cells import write_csv
+    from planner.io.cells import write_csv
 
     write_csv(pd.DataFrame({"feature": [p.feature for p in problems],
                             "severity": [p.severity for p in problems],

@@ -12,7 +12,6 @@ import typer
 from rich.table import Table
 
 from planner.accounting import Ledger
-from planner.cells import write_csv
 from planner.cli import JsonOpt, StoreOpt, _date, _errors, _ledger, app, check_text, err, out
 from planner.deadlines import (
     Extension,
@@ -24,6 +23,7 @@ from planner.documents import write_document
 from planner.errors import InputError
 from planner.extension import article7_report, both, draft_extension_request, m2
 from planner.forecast import CapacityLine, Forecast, Scenario, forecast
+from planner.io.cells import write_csv
 from planner.programme import Programme
 from planner.store import Store, open_store
 

@@ -8,12 +8,12 @@
 * GPX (handheld GPS), written by GDAL's GPX driver: a waypoint per sign named by its id, a
   track per fence line;
 * CSV: one row per sign with WGS 84 lat/lon and the projected x/y with its EPSG code, written
-  by :func:`planner.cells.write_csv` (text cells that a spreadsheet would take for a formula
+  by :func:`planner.io.cells.write_csv` (text cells that a spreadsheet would take for a formula
   get a leading ``'``).
 
 Names are the plan's ids (``E0003-S012`` is sign 12 of enclosure 3), so a team can find each
 sign on the ground, on the sheet and on the GPS. No XML is written as strings: GDAL or
-``xml.etree`` escapes every value; text goes through :func:`planner.cells.xml_text` first,
+``xml.etree`` escapes every value; text goes through :func:`planner.io.cells.xml_text` first,
 because XML 1.0 cannot carry most control characters at all (they become U+FFFD, a carriage
 return a line feed).
 """
@@ -29,8 +29,8 @@ import geopandas as gpd
 import pyogrio
 import shapely
 
-from planner import cells
 from planner.areas import WGS84
+from planner.io import cells
 from planner.marking import MarkingPlan
 
 ARROW_ICON = "http://maps.google.com/mapfiles/kml/shapes/arrow.png"
@@ -72,7 +72,7 @@ def write_gpkg(plan: MarkingPlan, path: Path) -> Path:
 def write_csv(plan: MarkingPlan, path: Path) -> Path:
     """Sign coordinates: lat/lon (WGS 84) and x/y in the plan's metric CRS with its EPSG.
 
-    Written by :func:`planner.cells.write_csv`: a hazard id such as ``=HYPERLINK(...)`` is
+    Written by :func:`planner.io.cells.write_csv`: a hazard id such as ``=HYPERLINK(...)`` is
     written as ``'=HYPERLINK(...)``; numbers stay numbers.
     """
     df = plan.signs.drop(columns="geometry").copy()

@@ -11,7 +11,7 @@
   map and the table of its signs.
 
 User text (ids, regions, names) reaches the page only as data: in the map's script as JSON
-(:func:`planner.cells.js_data`, or folium's HTML-safe ``tojson``), never spliced into
+(:func:`planner.io.cells.js_data`, or folium's HTML-safe ``tojson``), never spliced into
 JavaScript code or template strings, and shown by setting ``textContent`` (tooltips are built
 as DOM nodes, never from HTML strings); text in the page's HTML (the title, layer names) is
 HTML-escaped. A hazard called ``<script>alert(1)</script>`` or ``H-1`+alert(1)+``` shows as
@@ -33,8 +33,8 @@ import pandas as pd
 import pyproj
 
 from planner.areas import WGS84
-from planner.cells import js_data
 from planner.errors import InputError
+from planner.io.cells import js_data
 
 if TYPE_CHECKING:
     import folium

@@ -26,7 +26,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner import cells, documents, exports
+from planner.io import cells, documents, exports
 from planner.maps import programme_map, save_map
 from planner.marking import marking_plan
 from tests.conftest import hazards_frame, releases_frame, sq
@@ -119,7 +119,7 @@ FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralised(value: str) -> str:
-    """What a CSV cell holding ``value`` must hold (independent of planner.cells)."""
+    """What a CSV cell holding ``value`` must hold (independent of planner.io.cells)."""
     try:
         float(value)
         plain = ("_" not in value and value.strip() == value

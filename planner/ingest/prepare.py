@@ -1,0 +1,179 @@
+"""Map a file's columns to planner's model, check every feature, reproject to the store CRS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyproj
+import shapely
+
+from planner.errors import (
+    CRSMissingError,
+    InputError,
+    Problem,
+    ValidationError,
+)
+from planner.ingest.attributes import (
+    _candidates,
+    _coalesce,
+    _feature_label,
+    _is_blank,
+    _prepare_attributes,
+)
+from planner.ingest.checks import _check_geometries, _duplicate_geometries, _far_from_data
+from planner.ingest.options import IngestOptions, StoreFacts
+from planner.layers import COLUMNS, ID_COLUMN, LayerName
+from planner.programme import Programme
+
+
+def prepare(raw: gpd.GeoDataFrame, kind: LayerName, programme: Programme, *, source: str,
+            options: IngestOptions | None = None, existing_ids: set[str] | None = None,
+            facts: StoreFacts | None = None) -> tuple[gpd.GeoDataFrame, list[Problem]]:
+    """Map columns, check and repair every feature, and reproject to the store CRS.
+
+    Parameters
+    ----------
+    raw : GeoDataFrame
+        Features as read by :func:`read_file`.
+    kind : {"hazards", "releases"}
+        Which layer they are for.
+    programme : Programme
+        Gives the EIF date (for ``found_after_eif``) and the store CRS.
+    source : str
+        File name, used in messages and kept in ``source_file``.
+    options : IngestOptions
+        CRS, column mapping and defaults.
+    existing_ids : set of str
+        Ids already in the store (a clash is an error).
+    facts : StoreFacts, optional
+        The store's ids, first date and extent (see :func:`store_facts`).
+
+    Returns
+    -------
+    (GeoDataFrame, list of Problem)
+        The features ready for :meth:`Store.add`, and the repairs and warnings.
+
+    Raises
+    ------
+    CRSMissingError
+        The file has no CRS and none was given.
+    ValidationError
+        With every problem of every feature, when any feature cannot be imported.
+    """
+    options = options or IngestOptions()
+    facts = facts or StoreFacts()
+    existing_ids = (existing_ids or set()) | facts.ids
+    problems: list[Problem] = []
+    today = options.today or dt.date.today()
+
+    crs_read = raw.crs
+    if raw.attrs.get("crs_note") and options.crs is None:
+        problems.append(Problem("file", raw.attrs["crs_note"], "warning"))
+    if options.crs is not None:
+        try:
+            crs = pyproj.CRS.from_user_input(options.crs)
+        except pyproj.exceptions.CRSError as exc:
+            raise InputError(f"{source}: the coordinate system {options.crs!r} is not one PROJ "
+                             "knows (use a code like EPSG:32648).", argument="crs") from exc
+        if crs_read is not None and not pyproj.CRS(crs_read).equals(crs):
+            problems.append(Problem("file", f"the file says its CRS is {crs_read.name}, but "
+                                    f"{options.crs} was given and is used", "warning", "crs"))
+    elif crs_read is not None:
+        crs = pyproj.CRS(crs_read)
+    else:
+        raise CRSMissingError(
+            f"{source}: no coordinate system is given (a shapefile without its .prj file, or "
+            "a CSV of x/y or WKT), so planner cannot place it on Earth. Give the system the "
+            "data was collected in, e.g. EPSG:32648 for UTM zone 48N or EPSG:4326 for GPS "
+            "latitude/longitude. Nothing was imported.", argument="crs")
+
+    df = raw.reset_index(drop=True)
+    missing = [c for v in options.column_map.values() for c in v.split(",")
+               if c.strip() and c.strip() not in df.columns]
+    if missing:
+        raise InputError(f"{source}: the column mapping names column(s) {', '.join(missing)} "
+                         "that the file does not have. Its columns are: "
+                         f"{', '.join(map(str, df.columns))}.", argument="column_map")
+    unknown_targets = set(options.column_map) - {c.name for c in COLUMNS[kind]}
+    if unknown_targets:
+        raise InputError(f"{source}: the column mapping targets "
+                         f"{', '.join(sorted(unknown_targets))}, which are not {kind} columns. "
+                         "Use: "
+                         f"{', '.join(c.name for c in COLUMNS[kind] if c.name != 'import_id')}.",
+                         argument="column_map")
+    attr_cols = [c for c in df.columns if c != df.geometry.name]
+    values: dict[str, pd.Series] = {}
+    given = {"status": options.status, "method": options.method,
+             "recorded_on": options.recorded_on, "released_on": options.released_on}
+    for column in COLUMNS[kind]:
+        if column.name in options.column_map and not options.column_map[column.name].strip():
+            continue  # `--map hazard_id=`: use no column (ids are generated)
+        if given.get(column.name) is not None and column.name not in options.column_map:
+            continue  # a value given for all rows wins over a column found by its name
+        cands = _candidates(attr_cols, column.name, options.column_map)
+        if cands:
+            values[column.name] = _coalesce(df, cands)
+    id_col = ID_COLUMN[kind]
+    ids = values.get(id_col)
+    stem = Path(source).stem
+    if ids is None:
+        ids = pd.Series([f"{stem}-{i + 1:05d}" for i in range(len(df))], dtype=object)
+        problems.append(Problem("file", f"no id column found, ids made from the file name "
+                                f"({ids.iloc[0] if len(ids) else stem}, …). Map a column to "
+                                f"{id_col} to keep your own codes.", "warning", "column_map"))
+    id_values: list[str | None] = [None if _is_blank(v) else str(v).strip() for v in ids]
+    labels = [_feature_label(i, id_values[i]) for i in range(len(df))]
+    for row, message, severity, argument in raw.attrs.get("read_notes", []):
+        problems.append(Problem("file" if row is None else labels[row], message, severity,
+                                argument))
+
+    # a required field with neither a column nor a value for all rows: say so once
+    needed = {"hazards": (("status", "SHA or CHA"), ("recorded_on", "a date")),
+              "releases": (("method", "cancelled, reduced or cleared"),
+                           ("released_on", "a date"))}[kind]
+    for name, what in needed:
+        if name not in values and given[name] is None:
+            problems.append(Problem("file", (
+                f"no {name} column found among {', '.join(map(str, attr_cols)) or 'no columns'}."
+                f" Map a column to {name}, or give one value for all rows ({what})"),
+                "error", name))
+            values[name] = pd.Series(["\0missing"] * len(df), dtype=object)
+
+    out: dict[str, list[Any]] = {c.name: [] for c in COLUMNS[kind]}
+    seen: dict[str, int] = {}
+    for i in range(len(df)):
+        label = labels[i]
+        ident = id_values[i]
+        if ident is None:
+            problems.append(Problem(label, f"has no {id_col}", "error"))
+        elif ident in seen:
+            problems.append(Problem(label, f"{id_col} {ident!r} is used twice in this file "
+                                    f"(also {labels[seen[ident]]}); ids must be unique", "error"))
+        elif ident in existing_ids:
+            problems.append(Problem(label, f"{id_col} {ident!r} is already in the store; ids "
+                                    "must be unique", "error"))
+        else:
+            seen[ident] = i
+        out[id_col].append(ident)
+        _prepare_attributes(kind, i, label, values, options, programme, today, out, problems,
+                            facts.first_record_on)
+
+    geoms, ok = _check_geometries(df.geometry.set_crs(crs, allow_override=True), crs, labels,
+                                  options, problems)
+    _duplicate_geometries(geoms, ok, labels, problems)
+    _far_from_data(geoms, ok, crs, labels, facts.extent_lonlat, problems)
+    if any(p.severity == "error" for p in problems):
+        raise ValidationError(source, problems)
+
+    out["source_file"] = [source] * len(df)
+    out["import_id"] = [0] * len(df)
+    geo = gpd.GeoSeries(geoms, crs=crs).to_crs(programme.pyproj_crs)
+    multi = [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in geo]
+    features = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(multi, crs=programme.crs),
+                                crs=programme.crs)
+    return features, problems

@@ -1,0 +1,130 @@
+"""One file into a store, all or nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from planner.errors import (
+    DuplicateImportError,
+    InputError,
+    Problem,
+    TooLargeError,
+    ValidationError,
+)
+from planner.ingest.options import IngestOptions, store_facts
+from planner.ingest.prepare import prepare
+from planner.io import formats
+from planner.io.readers import read_file, sha256_of
+from planner.layers import LayerName
+from planner.store import ImportRecord, Store
+
+log = logging.getLogger(__name__)
+
+
+log.addHandler(logging.NullHandler())
+
+
+@dataclass
+class IngestResult:
+    """What an import produced: the features as stored, and what was noticed on the way."""
+
+    import_id: int
+    features: gpd.GeoDataFrame
+    problems: list[Problem]
+    record: ImportRecord
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """Repairs and warnings (an import that landed has no errors)."""
+        return [p for p in self.problems if p.severity != "error"]
+
+
+def ingest(store: Store, kind: LayerName, path: str | Path,
+           options: IngestOptions | None = None) -> IngestResult:
+    """Read, check and add one file to a store, all or nothing.
+
+    Parameters
+    ----------
+    store : Store
+        Where the features go.
+    kind : {"hazards", "releases"}
+        Which layer.
+    path : str or Path
+        The survey file.
+    options : IngestOptions
+        How to read it.
+
+    Returns
+    -------
+    IngestResult
+
+    Raises
+    ------
+    DuplicateImportError
+        The same file was imported before.
+    CRSMissingError, ValidationError, InputError
+        With the reason and the fix; the store is unchanged.
+    """
+    options = options or IngestOptions()
+    path = Path(path)
+    formats.check_local_path(path, path.name)
+    if not path.exists():
+        raise InputError(f"{path}: no such file.", argument="file")
+    digest = sha256_of(path)
+    previous = store.find_import(digest)
+    if previous is not None:
+        raise DuplicateImportError(
+            f"{path.name}: this file was already imported into {kind} on "
+            f"{previous['imported_at']} (import {previous['import_id']}, as "
+            f"{previous['file_name']}); nothing was added.")
+    programme = store.programme()
+    raw = read_file(path, layer=options.layer, limits=options.archive_limits,
+                    encoding=options.encoding)
+    if len(raw) == 0:
+        raise InputError(f"{path.name}: the file has no features; nothing was imported.",
+                         argument="file")
+    if options.max_vertices is not None:
+        vertices = int(shapely.get_num_coordinates(np.asarray(raw.geometry.values)).sum())
+        if vertices > options.max_vertices:
+            raise TooLargeError(
+                f"{path.name}: {vertices:,} vertices, more than the limit of "
+                f"{options.max_vertices:,}; nothing was imported. Split the file, or simplify "
+                "the polygons in your GIS (a tolerance of 0.5 m keeps every survey detail).")
+    try:
+        features, problems = prepare(raw, kind, programme, source=path.name, options=options,
+                                     facts=store_facts(store, kind))
+    except ValidationError as exc:
+        _raise_if_landed_meanwhile(store, digest, kind, path.name, exc)
+        raise
+    record = ImportRecord(
+        layer=kind, file_name=path.name, sha256=digest,
+        crs_read=raw.crs.to_string() if raw.crs is not None else None,
+        crs_given=options.crs, rows=len(features),
+        warnings=[str(p) for p in problems],
+        imported_at=dt.datetime.now(dt.UTC).replace(microsecond=0))
+    try:
+        import_id = store.add(kind, features, record)
+    except InputError as exc:   # ids taken by an import that landed while this one was read
+        _raise_if_landed_meanwhile(store, digest, kind, path.name, exc)
+        raise
+    features["import_id"] = import_id
+    return IngestResult(import_id=import_id, features=features, problems=problems,
+                        record=record)
+
+
+def _raise_if_landed_meanwhile(store: Store, digest: str, kind: str, name: str,
+                               exc: Exception) -> None:
+    """Report a concurrent upload of the very same file as a duplicate, not as id clashes."""
+    landed = store.find_import(digest)
+    if landed is not None:
+        raise DuplicateImportError(
+            f"{name}: the same file was imported into {kind} a moment ago (import "
+            f"{landed['import_id']}); nothing was added.") from exc
