@@ -6,9 +6,9 @@ copied once to a PostGIS store; both are kept in ``--data`` for the next run. Th
 engine builds the ledger and the yearly series 2010-2024 in a fresh child process:
 
 * ``single``: :func:`planner.accounting.ledger_from_store` on the GeoPackage store;
-* ``dask``: :func:`planner.partitions.ledger_partitioned` on the GeoPackage store with a
+* ``dask``: :func:`planner.accounting.ledger_partitioned` on the GeoPackage store with a
   LocalCluster of ``--workers`` processes (cluster start-up included in the time);
-* ``postgis``: :func:`planner.postgis.ledger_in_database` on the PostGIS store, in
+* ``postgis``: :func:`planner.accounting.sql.ledger_in_database` on the PostGIS store, in
   ``--workers`` database sessions at once.
 
 Peak memory is VmHWM: of the child process (driver), and the largest of the dask workers or
@@ -71,7 +71,7 @@ def run_engine(engine: str, location: str, workers: int) -> dict[str, object]:
     if engine == "single":
         ledger = ledger_from_store(store)
     elif engine == "dask":
-        from planner.partitions import ledger_partitioned, local_client
+        from planner.accounting import ledger_partitioned, local_client
 
         with local_client(workers) as client:
             ledger = ledger_partitioned(store, workers=workers, client=client)
@@ -79,7 +79,8 @@ def run_engine(engine: str, location: str, workers: int) -> dict[str, object]:
     else:
         import sqlalchemy as sa
 
-        from planner.postgis import PostGISStore, ledger_in_database
+        from planner.accounting.sql import ledger_in_database
+        from planner.postgis import PostGISStore
 
         assert isinstance(store, PostGISStore)
         ledger = ledger_in_database(store, sessions=workers)

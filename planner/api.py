@@ -37,7 +37,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
-from planner.accounting import Ledger, period_ends
+from planner.accounting import Ledger, ledger_with, period_ends
 from planner.areas import WGS84
 from planner.errors import (
     AuthError,
@@ -56,7 +56,6 @@ from planner.errors import (
 )
 from planner.ingest import IngestOptions, ingest, parse_date
 from planner.layers import LayerName
-from planner.partitions import ledger_with
 from planner.settings import Settings
 from planner.store import Store, open_store
 from planner.users import ROLES, Role, User, add_user, authenticate, require

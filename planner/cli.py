@@ -23,12 +23,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from planner.accounting import Ledger, Status, period_ends
+from planner.accounting import Ledger, Status, ledger_with, period_ends, verified_status
 from planner.errors import PlannerError, ValidationError
 from planner.ingest import IngestOptions, ingest
 from planner.io.cells import write_csv
 from planner.layers import METHODS, LayerName
-from planner.partitions import ledger_with, verified_status
 from planner.programme import Programme
 from planner.store import Store, create_store, open_store
 

@@ -210,7 +210,7 @@ def test_a_silent_overlay_failure_is_caught_and_measured_again() -> None:
     # polygons on which GEOS 3.14's intersection reports 961 m² for an overlap of zero
     import json
 
-    from planner.accounting import measure, overlap_excess
+    from planner.accounting.pieces import measure, overlap_excess
 
     from .conftest import DATA
 
@@ -226,7 +226,7 @@ def test_a_silent_overlay_failure_is_caught_and_measured_again() -> None:
 
 
 def test_overlaps_larger_than_their_pieces_are_refused() -> None:
-    from planner.accounting import check_overlaps
+    from planner.accounting.pieces import check_overlaps
     from planner.errors import PlannerError
 
     ph, pr = np.array([0, 1]), np.array([0, 0])

@@ -14,9 +14,15 @@ import pyproj
 import pytest
 import shapely
 
-from planner.accounting import build_ledger, ledger_from_store, period_ends
+from planner.accounting import (
+    build_ledger,
+    ledger_from_store,
+    ledger_partitioned,
+    period_ends,
+    plan_tiles,
+)
+from planner.accounting.tiles import local_client
 from planner.errors import InputError
-from planner.partitions import ledger_partitioned, local_client, plan_tiles
 from planner.store import Store, copy_store
 
 from .conftest import DATA, EIF, X0, Y0, fill_store, hazards_frame, releases_frame, sq
@@ -156,7 +162,8 @@ def _postgis_copy(store: Store) -> Store:
 
 
 def test_database_ledger_equals_single_process(demo_store: Store) -> None:
-    from planner.postgis import PostGISStore, ledger_in_database
+    from planner.accounting.sql import ledger_in_database
+    from planner.postgis import PostGISStore
 
     pg = _postgis_copy(demo_store)
     assert isinstance(pg, PostGISStore)
@@ -180,7 +187,7 @@ def test_database_ledger_equals_single_process(demo_store: Store) -> None:
 
 
 def test_database_ledger_on_known_overlaps(make_store: Callable[..., Store]) -> None:
-    from planner.postgis import ledger_in_database
+    from planner.accounting.sql import ledger_in_database
 
     hazards = hazards_frame([sq(0, 0), sq(50, 0), sq(1000, 0)],
                             [D(2010, 1, 1), D(2010, 1, 1), D(2014, 1, 1)])
@@ -203,7 +210,8 @@ def test_database_ledger_measures_failed_overlaps_again(
     import geopandas as gpd
     import sqlalchemy as sa
 
-    from planner.postgis import PostGISStore, ledger_in_database
+    from planner.accounting.sql import ledger_in_database
+    from planner.postgis import PostGISStore
 
     case = json.loads((DATA / "postgis_overlay_failure.json").read_text())
     frames = [gpd.GeoDataFrame(
@@ -226,7 +234,7 @@ def test_database_ledger_measures_failed_overlaps_again(
 
 
 def test_engines_by_name(demo_store: Store) -> None:
-    from planner.partitions import ledger_with
+    from planner.accounting import ledger_with
 
     with pytest.raises(InputError, match="PostGIS store"):
         ledger_with(demo_store, "postgis")

@@ -1,0 +1,97 @@
+"""Which engine builds a store's ledger, and the status every face asks for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+from planner.accounting.ledger import Ledger, Status
+from planner.accounting.pieces import (
+    Progress,
+)
+from planner.accounting.tiles import ledger_partitioned
+from planner.errors import InputError
+from planner.store import Store
+
+#: the ways a ledger can be built: in this process, tiled on a dask cluster, inside PostGIS
+ENGINES = ("single", "dask", "postgis")
+
+
+def ledger_with(store: Store, engine: str = "single", *, workers: int = 2,
+                progress: Progress | None = None) -> Ledger:
+    """Build a store's ledger with one of :data:`ENGINES`; all give the same figures.
+
+    ``single`` is :func:`planner.accounting.ledger_from_store`; ``dask`` is
+    :func:`ledger_partitioned` on a local cluster of ``workers`` processes; ``postgis`` is
+    :func:`planner.postgis.ledger_in_database` with ``workers`` sessions (PostGIS stores only).
+
+    Examples
+    --------
+    >>> ledger_with(None, "gpu")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    planner.errors.InputError: engine 'gpu': use one of single, dask, postgis
+    """
+    from planner.accounting.local import ledger_from_store
+
+    if engine == "single":
+        return ledger_from_store(store, progress=progress)
+    if engine == "dask":
+        return ledger_partitioned(store, workers=workers, progress=progress)
+    if engine == "postgis":
+        from planner.accounting.sql import ledger_in_database
+        from planner.postgis import PostGISStore
+
+        if not isinstance(store, PostGISStore):
+            raise InputError("the postgis engine runs inside a PostGIS store; give a "
+                             "postgresql:// store or use the single or dask engine",
+                             argument="engine")
+        return ledger_in_database(store, sessions=workers, progress=progress)
+    raise InputError(f"engine {engine!r}: use one of {', '.join(ENGINES)}", argument="engine")
+
+
+def verified_status(store: Store, at: dt.date, *, verify: bool = False,
+                    ledger: Ledger | None = None, engine: str = "single", workers: int = 2,
+                    progress: Progress | None = None) -> Status:
+    """The status of a programme at a date, checked independently when asked.
+
+    The one call every face makes for "status": the CLI's ``planner status``, the web's
+    ``/api/status`` and the notebooks.
+
+    Parameters
+    ----------
+    store : Store
+        The programme.
+    at : datetime.date
+        Status date (valid time).
+    verify : bool
+        Also compute the remaining area by global unions of every polygon
+        (:func:`planner.accounting.status_direct`) and keep it in
+        ``Status.remaining_direct_m2``; :attr:`Status.verified` then says whether the ledger
+        agrees to 1 m². Without it, ``verified`` is None: not verified.
+    ledger : Ledger, optional
+        A ledger already built for this store (else one is built with ``engine``).
+    engine, workers, progress
+        As for :func:`ledger_with`.
+
+    Returns
+    -------
+    Status
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from planner.demo import build_demo_store
+    >>> st = build_demo_store(pathlib.Path(tempfile.mkdtemp()) / "demo.gpkg")
+    >>> s = verified_status(st, dt.date(2024, 12, 31), verify=True)
+    >>> s.verified, round(s.remaining_m2)
+    (True, 1352724)
+    """
+    from planner.accounting.direct import status_direct
+
+    ledger = ledger or ledger_with(store, engine, workers=workers, progress=progress)
+    s = ledger.status(at)
+    if not verify:
+        return s
+    direct = status_direct(store.read("hazards"), store.read("releases"), at, crs=ledger.crs)
+    return replace(s, remaining_direct_m2=direct)
