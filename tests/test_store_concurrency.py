@@ -210,3 +210,103 @@ def test_a_writer_queued_behind_planner_writers_past_its_wait_gets_store_busy(
         go.set()
     assert len(slow.read("hazards")) == 0 and len(slow.imports()) == 0
     assert holding.is_set() and go.is_set()
+
+
+def test_the_write_transaction_never_calls_python_per_row(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The R-tree triggers' ST_* functions are Python: one GIL wait per call under load."""
+    import planner.store as store_module
+
+    calls: list[str] = []
+    register = store_module._register_st_functions
+
+    def counting(con: sqlite3.Connection) -> None:
+        register(con)
+        for name in ("ST_IsEmpty", "ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY"):
+            con.create_function(name, 1, lambda b, n=name: calls.append(n) or (
+                0 if n == "ST_IsEmpty" else {"ST_MinX": 0, "ST_MaxX": 1, "ST_MinY": 2,
+                                             "ST_MaxY": 3}[n]), deterministic=True)
+
+    monkeypatch.setattr(store_module, "_register_st_functions", counting)
+    store = open_store(_new_store(tmp_path))
+    store.add("hazards", _frame("P", 500), _record("p", 500))
+    assert calls == []
+    monkeypatch.undo()
+    _check_store(Path(store.location), 1, 500)
+
+
+def test_the_rtree_trigger_is_kept_for_other_writers(tmp_path: Path) -> None:
+    path = _new_store(tmp_path)
+    with sqlite3.connect(path) as con:
+        before = con.execute("SELECT sql FROM sqlite_master WHERE name = "
+                             "'rtree_hazards_geom_insert'").fetchone()
+    con.close()
+    store = open_store(path)
+    store.add("hazards", _frame("Q", 20), _record("q", 20))
+    with sqlite3.connect(path) as con:
+        after = con.execute("SELECT sql FROM sqlite_master WHERE name = "
+                            "'rtree_hazards_geom_insert'").fetchone()
+    con.close()
+    assert after == before and after is not None
+    # another program appends a feature with plain SQL: the trigger indexes it
+    from planner.store import _gpkg_blob, _register_st_functions
+
+    g = shapely.MultiPolygon([sq(90_000, 0)])
+    with sqlite3.connect(path) as con:
+        _register_st_functions(con)
+        con.execute("INSERT INTO hazards (geom, hazard_id, status, recorded_on, "
+                    "found_after_eif, source_file, import_id) VALUES (?, 'OTHER-1', 'SHA', "
+                    "'2020-01-01', 1, 'qgis', 1)", (_gpkg_blob(g, shapely.to_wkb(g), 3035),))
+        (n,) = con.execute("SELECT count(*) FROM rtree_hazards_geom").fetchone()
+        (box,) = con.execute("SELECT minx FROM rtree_hazards_geom r JOIN hazards h ON "
+                             "h.fid = r.id WHERE h.hazard_id = 'OTHER-1'").fetchone()
+    con.close()
+    assert n == 21 and box == pytest.approx(sq(90_000, 0).bounds[0], abs=1)
+
+
+def test_the_store_is_one_file_in_its_usual_journal_mode_when_closed(tmp_path: Path) -> None:
+    path = _new_store(tmp_path)
+    store = open_store(path)
+    store.add("hazards", _frame("W"), _record("w"))
+
+    def single_file_and_mode() -> tuple[list[str], str]:
+        names = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("conc"))
+        with sqlite3.connect(path) as con:
+            mode = con.execute("PRAGMA journal_mode").fetchone()[0]
+        con.close()
+        return names, mode
+
+    assert single_file_and_mode() == (["conc.gpkg"], "delete")
+    # with a reader connected through the write, the header stays WAL, but once closed
+    # the store is still one file, and the next lone write puts it back
+    reader = sqlite3.connect(path)
+    reader.execute("SELECT count(*) FROM hazards").fetchone()
+    store.add("hazards", _frame("X"), _record("x"))
+    reader.close()
+    names, mode = single_file_and_mode()
+    assert names == ["conc.gpkg"] and mode in {"wal", "delete"}
+    store.add("hazards", _frame("Y"), _record("y"))
+    assert single_file_and_mode() == (["conc.gpkg"], "delete")
+    assert len(pyogrio.read_dataframe(path, layer="hazards")) == 150
+
+
+def test_values_json_cannot_carry_are_still_written(tmp_path: Path) -> None:
+    from .conftest import releases_frame
+
+    path = _new_store(tmp_path)
+    store = open_store(path)
+    frame = releases_frame([sq(0, 0), sq(200, 0)], [dt.date(2020, 1, 1)] * 2,
+                           ["cleared", "cleared"])
+    frame["geometry"] = [shapely.MultiPolygon([g]) for g in frame.geometry]
+    for c, v in {"hazard_id": None, "organisation": "Ünïcode \"quoted\" 🙂",
+                 "items_destroyed": 3, "source_file": "r.gpkg", "import_id": 0}.items():
+        frame[c] = v
+    frame["depth_cm"] = [float("inf"), 0.1 + 0.2]
+    store.add("releases", frame, ImportRecord("releases", "r.gpkg", "r", None, None, 2, [],
+                                              dt.datetime(2024, 1, 1, tzinfo=dt.UTC)))
+    got = store.read("releases")
+    assert got["depth_cm"].tolist() == [float("inf"), 0.1 + 0.2]
+    assert got["organisation"].tolist() == ["Ünïcode \"quoted\" 🙂"] * 2
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT count(*) FROM rtree_releases_geom").fetchone() == (2,)
+    con.close()
