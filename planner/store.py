@@ -3,10 +3,10 @@
 A store holds the programme settings and three layers: ``hazards``, ``releases`` and
 ``imports``. :class:`GeoPackageStore` is one ``.gpkg`` file that opens in QGIS as ordinary
 layers (with a spatial index). It is written through SQLite directly so that one import, the
-features *and* its ``imports`` record, is a single transaction: all features land or none, and
-concurrent writers are serialised by SQLite's lock. A second import of the same file (same
-sha256) is refused by a UNIQUE constraint inside that transaction, so even racing uploads of
-one file land exactly once.
+features *and* its ``imports`` record, is a single transaction: all features land or none.
+A second import of the same file (same sha256) is refused by a UNIQUE constraint inside that
+transaction, so even racing uploads of one file land exactly once. How concurrent writers
+and readers share one GeoPackage is told in :class:`GeoPackageStore`.
 
 Callers use :func:`open_store` / :func:`create_store` and the :class:`Store` protocol only, so
 a server back end (PostGIS) can be added without touching them.
@@ -18,8 +18,12 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import os
 import sqlite3
 import struct
+import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +35,13 @@ import pandas as pd
 import pyproj
 import shapely
 
-from planner.errors import DuplicateImportError, InputError, StoreError, StoreNotFoundError
+from planner.errors import (
+    DuplicateImportError,
+    InputError,
+    StoreBusyError,
+    StoreError,
+    StoreNotFoundError,
+)
 from planner.layers import COLUMNS, ID_COLUMN, Column, LayerName
 from planner.programme import Programme
 
@@ -147,6 +157,124 @@ _IMPORT_COLUMNS = ("layer", "file_name", "sha256", "crs_read", "crs_given", "row
 
 _READ_CHUNK = 20_000
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+
+#: How long a writer waits for the others before :class:`StoreBusyError` (seconds).
+DEFAULT_WRITE_WAIT = 120.0
+#: Rows written by one SQL statement in :meth:`GeoPackageStore.add` (see there).
+_WRITE_BATCH = 5_000
+
+
+class _FairLock:
+    """A first-come, first-served lock with a timeout, for the threads of one process.
+
+    ``threading.Lock`` and SQLite's busy handler both let a late arrival overtake writers
+    that have waited long; with 100 uploads queued, some then wait past any bound. Here
+    each waiter takes a ticket and is served in ticket order; a waiter that gives up leaves
+    its ticket to be skipped.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next = 0
+        self._serving = 0
+        self._abandoned: set[int] = set()
+
+    def acquire(self, timeout: float) -> bool:
+        """Wait for our turn at most ``timeout`` seconds; True if the lock is ours."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            ticket = self._next
+            self._next += 1
+            while self._serving != ticket:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._abandoned.add(ticket)
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def release(self) -> None:
+        """Hand the lock to the next waiter still waiting."""
+        with self._cond:
+            self._serving += 1
+            while self._serving in self._abandoned:
+                self._abandoned.discard(self._serving)
+                self._serving += 1
+            self._cond.notify_all()
+
+    def waiting(self) -> int:
+        """How many threads hold or wait for the lock (abandoned tickets not counted)."""
+        with self._cond:
+            return self._next - self._serving - len(self._abandoned)
+
+
+_GATES: dict[str, _FairLock] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def _gate(path: Path) -> _FairLock:
+    """The one :class:`_FairLock` of this process for the store file at ``path``."""
+    key = os.path.realpath(path)
+    with _GATES_LOCK:
+        return _GATES.setdefault(key, _FairLock())
+
+
+def _lock_file(path: Path) -> Path | None:
+    """Where processes of this machine take turns to write the store at ``path``.
+
+    A file in a private folder of the temporary directory named after the store's device
+    and inode (so two paths to one store share it), not beside the store: the store stays
+    one file. None when it cannot be made; SQLite's own lock then still keeps writers
+    apart, only less fairly.
+    """
+    try:
+        st = os.stat(path)
+        folder = Path(tempfile.gettempdir()) / f"planner-{os.getuid()}-locks"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        return folder / f"{st.st_dev}-{st.st_ino}.lock"
+    except OSError:
+        return None
+
+
+def _flock(lock_path: Path | None, deadline: float) -> int | None:
+    """Take the cross-process write lock before ``deadline``: its file descriptor.
+
+    Returns -1 when there is no lock file (see :func:`_lock_file`) and None when another
+    process still held it at the deadline.
+    """
+    if lock_path is None:
+        return -1
+    import fcntl
+
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return -1
+    pause = 0.002
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                os.close(fd)
+                return None
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 0.05)
+
+
+def _unflock(fd: int) -> None:
+    if fd >= 0:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 def _gpkg_blob(geom: Any, wkb: bytes, srs_id: int) -> bytes:
@@ -296,6 +424,47 @@ class GeoPackageStore:
     ----------
     path : str or Path
         The ``.gpkg`` file; it must exist (see :func:`create_store`).
+    write_wait : float
+        How long, in seconds, a write waits for other writers before it gives up with
+        :class:`~planner.errors.StoreBusyError` (nothing written); also settable later as
+        the attribute of that name.
+
+    Notes
+    -----
+    **One writer at a time, in arrival order, for a bounded time.** Every write (an import,
+    settings, users) goes through :meth:`_writing`: first a first-come-first-served lock
+    shared by the threads of this process (a server's uploads), then an exclusive
+    ``flock`` shared by the processes of this machine (CLI imports next to a server), then
+    ``BEGIN IMMEDIATE``, which takes SQLite's write lock *before* anything is read, so a
+    transaction never has to upgrade a read lock (the upgrade SQLite refuses at once with
+    ``SQLITE_BUSY``, whatever the busy timeout) and any other program (QGIS editing the
+    file) is waited for by SQLite's busy handler. All three waits share one deadline
+    (``write_wait``); past it the write raises ``StoreBusyError`` and nothing is written,
+    never a raw ``sqlite3.OperationalError``. SQLite's lock alone is what keeps the data
+    safe; the two locks in front of it only make writers take turns fairly.
+
+    **Short write transactions.** The GeoPackage R-tree triggers call ``ST_MinX`` and
+    friends, which planner must provide as Python functions: five calls per row, each of
+    which needs the GIL. In a server whose other threads are busy, each call waited for the
+    GIL and a 2,000-feature import held the write lock for seconds to tens of seconds
+    instead of 0.06 s, so queued uploads ran past the busy timeout ("database is locked"
+    after 120 s). :meth:`add` therefore prepares every value before the transaction, drops
+    the layer's insert trigger inside it, writes features and their R-tree entries with a
+    few set-based statements, and creates the trigger again (same SQL) before ``COMMIT``:
+    other programs never see the store without its trigger, and they keep their own.
+
+    **Readers and the journal.** While writing, the store is switched to SQLite's WAL
+    journal, so readers neither wait for a writer nor make one wait for them (with the
+    default rollback journal a commit waits until every reader has finished, and a writer
+    about to commit holds new readers off). After a write, when no other planner writer of
+    this process is queued and no other connection has the file open, the store goes back
+    to the rollback journal (``DELETE``), as QGIS does after editing: the GeoPackage
+    specification asks for a plain single file for exchange (WAL needs ``-wal`` and
+    ``-shm`` files beside it, shared memory that network file systems do not give, and a
+    writable folder even to read). When a reader was still connected, the header keeps
+    saying WAL until the next write; the store is still a single file whenever closed,
+    since SQLite folds the ``-wal`` file back and removes both files when the last
+    connection closes, and GDAL, QGIS and any SQLite since 3.7 (2010) open it either way.
 
     Examples
     --------
@@ -306,9 +475,10 @@ class GeoPackageStore:
     (datetime.date(2011, 8, 1), 0)
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, write_wait: float = DEFAULT_WRITE_WAIT) -> None:
         self.path = Path(path)
         self.location = str(self.path)
+        self.write_wait = float(write_wait)
         if not self.path.exists():
             raise StoreNotFoundError(
                 f"{self.path}: no such store. Create it first with "
@@ -319,6 +489,8 @@ class GeoPackageStore:
                 row = con.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE "
                                   "table_name = 'hazards'").fetchone()
             except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+                    raise
                 raise StoreError(f"{self.path}: not a planner GeoPackage ({exc}).") from exc
             if row is None:
                 raise StoreError(f"{self.path}: a GeoPackage, but without planner's layers. "
@@ -327,14 +499,99 @@ class GeoPackageStore:
         # the store CRS is fixed at `planner init`: read it once, not on every read and write
         self._crs = self.programme().pyproj_crs
 
+    def _busy(self, waited: float) -> StoreBusyError:
+        return StoreBusyError(
+            f"{self.path.name}: the store is busy with other imports (waited {waited:.0f} s "
+            "for them); nothing was written. Try again in a moment.", argument="store")
+
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=120, isolation_level=None)
+        """A connection for reading; a reader kept waiting past ``write_wait`` is told so."""
+        con = sqlite3.connect(self.path, timeout=self.write_wait, isolation_level=None)
         try:
             _register_st_functions(con)
             yield con
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise StoreBusyError(
+                    f"{self.path.name}: the store is busy with other imports (waited "
+                    f"{self.write_wait:.0f} s); nothing was read or written. Try again in a "
+                    "moment.", argument="store") from exc
+            raise
         finally:
             con.close()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside ``BEGIN IMMEDIATE``, this process's and machine's only writer.
+
+        Commits when the block ends, rolls back if it raises. Waits at most ``write_wait``
+        seconds in all for other writers, then raises ``StoreBusyError`` having written
+        nothing (see the class notes).
+        """
+        start = time.monotonic()
+        deadline = start + self.write_wait
+        gate = _gate(self.path)
+        if not gate.acquire(self.write_wait):
+            raise self._busy(time.monotonic() - start)
+        try:
+            fd = _flock(_lock_file(self.path), deadline)
+            if fd is None:
+                raise self._busy(time.monotonic() - start)
+            try:
+                con = sqlite3.connect(self.path, isolation_level=None,
+                                      timeout=max(deadline - time.monotonic(), 0.0))
+                try:
+                    _register_st_functions(con)
+                    self._to_wal(con)
+                    try:
+                        con.execute("BEGIN IMMEDIATE")
+                    except sqlite3.OperationalError as exc:
+                        if _is_busy(exc):
+                            raise self._busy(time.monotonic() - start) from exc
+                        raise
+                    try:
+                        yield con
+                        con.execute("COMMIT")
+                    except sqlite3.OperationalError as exc:
+                        if con.in_transaction:
+                            con.execute("ROLLBACK")
+                        if _is_busy(exc):
+                            raise self._busy(time.monotonic() - start) from exc
+                        raise
+                    except BaseException:
+                        if con.in_transaction:
+                            con.execute("ROLLBACK")
+                        raise
+                    if gate.waiting() <= 1:
+                        self._from_wal(con)
+                finally:
+                    con.close()
+            finally:
+                _unflock(fd)
+        finally:
+            gate.release()
+
+    @staticmethod
+    def _to_wal(con: sqlite3.Connection) -> None:
+        """Switch to the WAL journal for writing, if that can be done within a second."""
+        busy_ms = con.execute("PRAGMA busy_timeout").fetchone()[0]
+        try:
+            con.execute(f"PRAGMA busy_timeout = {min(busy_ms, 1000)}")
+            con.execute("PRAGMA journal_mode = WAL").fetchone()
+        except sqlite3.OperationalError as exc:   # readers in the way: write in rollback mode
+            log.debug("store stays in its journal mode for this write: %s", exc)
+        finally:
+            con.execute(f"PRAGMA busy_timeout = {busy_ms}")
+
+    @staticmethod
+    def _from_wal(con: sqlite3.Connection) -> None:
+        """Back to the rollback journal, only if no other connection has the store open."""
+        try:
+            con.execute("PRAGMA busy_timeout = 0")
+            con.execute("PRAGMA journal_mode = DELETE").fetchone()
+        except sqlite3.OperationalError as exc:   # someone is reading: WAL until next time
+            log.debug("store stays in WAL mode: %s", exc)
 
     # -- programme ---------------------------------------------------------------------
     def _settings(self) -> dict[str, Any]:
@@ -347,7 +604,7 @@ class GeoPackageStore:
                          settings=s.get("settings", {}))
 
     def set_settings(self, settings: dict[str, Any]) -> None:
-        with self._connect() as con:
+        with self._writing() as con:
             con.execute("INSERT INTO programme (key, value) VALUES ('settings', ?) ON CONFLICT"
                         "(key) DO UPDATE SET value = excluded.value", (json.dumps(settings),))
 
@@ -405,6 +662,25 @@ class GeoPackageStore:
 
     # -- writing -------------------------------------------------------------------------
     def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord) -> int:
+        """Add one file's features and its import record in one short transaction.
+
+        Every value (GeoPackage blobs, boxes, attribute rows) is prepared before the write
+        lock is taken; inside, the rows go in with one statement per :data:`_WRITE_BATCH`
+        features (a blob of all geometries cut by ``substr`` and a JSON array of the other
+        values), and the R-tree entries likewise, with the layer's R-tree insert trigger
+        dropped meanwhile and created again, unchanged, before ``COMMIT``. So the
+        transaction never calls back into Python per row, and never waits for the GIL
+        while other threads hold the write lock up (see the class notes).
+
+        Raises
+        ------
+        DuplicateImportError
+            The sha256 is in ``imports`` already; nothing was added.
+        InputError
+            An id is used in the layer already; nothing was added.
+        StoreBusyError
+            Other writers held the store for longer than ``write_wait``; nothing was added.
+        """
         columns = COLUMNS[layer]
         crs = self._crs
         if features.crs is None or not pyproj.CRS(features.crs).equals(crs):
@@ -412,9 +688,13 @@ class GeoPackageStore:
         geoms = np.asarray(shapely.force_2d(features.geometry.values))
         wkbs = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
         blobs = [_gpkg_blob(g, w, self._srs_id) for g, w in zip(geoms, wkbs, strict=True)]
-        with self._connect() as con:
-            try:
-                con.execute("BEGIN IMMEDIATE")
+        boxes = shapely.bounds(geoms).tolist() if len(geoms) else []
+        names = [c.name for c in columns]
+        # the attribute rows are made with a placeholder import id, set in the transaction
+        rows = sql_rows(columns, features, -1)
+        id_at = names.index("import_id") if "import_id" in names else None
+        try:
+            with self._writing() as con:
                 cur = con.execute(
                     f"INSERT INTO imports (fid, {', '.join(_IMPORT_COLUMNS)}) VALUES "
                     f"(?, {', '.join('?' * len(_IMPORT_COLUMNS))})",
@@ -423,35 +703,74 @@ class GeoPackageStore:
                      json.dumps(record.warnings),
                      record.imported_at.isoformat(timespec="seconds")))
                 import_id = int(cur.lastrowid or 0)
-                names = [c.name for c in columns]
-                values = [[blob, *row] for blob, row in zip(
-                    blobs, sql_rows(columns, features, import_id), strict=True)]
-                con.executemany(
-                    f"INSERT INTO {layer} (geom, {', '.join(names)}) VALUES "
-                    f"({', '.join('?' * (len(names) + 1))})", values)
+                if id_at is not None:
+                    rows = [(*r[:id_at], import_id, *r[id_at + 1:]) for r in rows]
+                self._insert_features(con, layer, names, blobs, boxes, rows)
                 if len(geoms):
                     self._extend_contents_bounds(con, layer, shapely.total_bounds(geoms))
-                con.execute("COMMIT")
-            except sqlite3.IntegrityError as exc:
-                con.execute("ROLLBACK")
-                if "imports.sha256" in str(exc):
-                    raise DuplicateImportError(
-                        f"{record.file_name}: this file (sha256 {record.sha256[:12]}…) was "
-                        "already imported into this store; nothing was added.") from exc
-                if f"{layer}.{ID_COLUMN[layer]}" in str(exc):
-                    raise InputError(
-                        f"{record.file_name}: an id in this file is already used in {layer} "
-                        f"(another import may have landed first); nothing was added. Give "
-                        f"the features new ids, or --map {ID_COLUMN[layer]}= to generate "
-                        "them.") from exc
-                raise StoreError(f"{record.file_name}: the store refused the import ({exc}); "
-                                 "nothing was added.") from exc
-            except BaseException:
-                if con.in_transaction:
-                    con.execute("ROLLBACK")
-                raise
+        except sqlite3.IntegrityError as exc:
+            if "imports.sha256" in str(exc):
+                raise DuplicateImportError(
+                    f"{record.file_name}: this file (sha256 {record.sha256[:12]}…) was "
+                    "already imported into this store; nothing was added.") from exc
+            if f"{layer}.{ID_COLUMN[layer]}" in str(exc):
+                raise InputError(
+                    f"{record.file_name}: an id in this file is already used in {layer} "
+                    f"(another import may have landed first); nothing was added. Give "
+                    f"the features new ids, or --map {ID_COLUMN[layer]}= to generate "
+                    "them.") from exc
+            raise StoreError(f"{record.file_name}: the store refused the import ({exc}); "
+                             "nothing was added.") from exc
         log.info("import %s: %d %s from %s", import_id, len(features), layer, record.file_name)
         return import_id
+
+    @staticmethod
+    def _insert_features(con: sqlite3.Connection, layer: str, names: Sequence[str],
+                         blobs: Sequence[bytes], boxes: Sequence[Sequence[float]],
+                         rows: Sequence[Sequence[Any]]) -> None:
+        """Rows and R-tree entries with a few statements, inside the caller's transaction.
+
+        Feature ids are given explicitly, as ``AUTOINCREMENT`` would have given them (one
+        past the largest ever used), so that the R-tree entries can be written alongside.
+        """
+        rtree, trigger = f"rtree_{layer}_geom", f"rtree_{layer}_geom_insert"
+        schema = dict(con.execute(
+            "SELECT name, sql FROM sqlite_master WHERE name IN (?, ?)", (rtree, trigger)))
+        (first,) = con.execute(
+            f"SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?), 0), "
+            f"coalesce((SELECT max(fid) FROM {layer}), 0)) + 1", (layer,)).fetchone()
+        if trigger in schema:
+            con.execute(f"DROP TRIGGER {trigger}")
+        values = ", ".join(f"value ->> {i + 3}" for i in range(len(names)))
+        insert = (f"INSERT INTO {layer} (fid, geom, {', '.join(names)}) SELECT value ->> 0, "
+                  f"substr(?1, value ->> 1, value ->> 2), {values} FROM json_each(?2) "
+                  "ORDER BY key")
+        for lo in range(0, len(blobs), _WRITE_BATCH):
+            part = blobs[lo:lo + _WRITE_BATCH]
+            fids = range(first + lo, first + lo + len(part))
+            offset, cells = 1, []
+            for fid, blob, row in zip(fids, part, rows[lo:lo + _WRITE_BATCH], strict=True):
+                cells.append([fid, offset, len(blob), *row])
+                offset += len(blob)
+            entries = [[fid, *b] for fid, b in zip(fids, boxes[lo:lo + _WRITE_BATCH],
+                                                   strict=True)
+                       if not any(np.isnan(b))]   # empty geometries have no entry
+            try:
+                packed = json.dumps(cells, allow_nan=False)
+            except ValueError:   # an infinite float, which JSON cannot carry: row by row
+                con.executemany(
+                    f"INSERT INTO {layer} (fid, geom, {', '.join(names)}) VALUES "
+                    f"({', '.join('?' * (len(names) + 2))})",
+                    [(fid, blob, *row) for fid, _, _, *row in cells
+                     for blob in [blobs[fid - first]]])
+            else:
+                con.execute(insert, (b"".join(part), packed))
+            if rtree in schema and entries:
+                con.execute(
+                    f"INSERT INTO {rtree} SELECT value ->> 0, value ->> 1, value ->> 3, "
+                    "value ->> 2, value ->> 4 FROM json_each(?)", (json.dumps(entries),))
+        if trigger in schema:
+            con.execute(schema[trigger])
 
     # -- users of the web service --------------------------------------------------------
     _USERS_DDL = ("CREATE TABLE IF NOT EXISTS users (fid INTEGER PRIMARY KEY AUTOINCREMENT, "
@@ -459,32 +778,40 @@ class GeoPackageStore:
                   "UNIQUE, created_at TEXT NOT NULL)")
 
     def add_user(self, name: str, role: str, token_sha256: str) -> None:
-        with self._connect() as con:
-            con.execute(self._USERS_DDL)
-            try:
+        try:
+            with self._writing() as con:
+                con.execute(self._USERS_DDL)
                 con.execute("INSERT INTO users (name, role, token_sha256, created_at) VALUES "
                             "(?, ?, ?, ?)", (name, role, token_sha256,
                                              dt.datetime.now(dt.UTC).isoformat(
                                                  timespec="seconds")))
-            except sqlite3.IntegrityError as exc:
-                raise InputError(f"a user called {name!r} exists already; remove it first "
-                                 "(`planner users remove`) or choose another name") from exc
+        except sqlite3.IntegrityError as exc:
+            raise InputError(f"a user called {name!r} exists already; remove it first "
+                             "(`planner users remove`) or choose another name") from exc
+
+    @staticmethod
+    def _has_users(con: sqlite3.Connection) -> bool:
+        """Whether the users table exists (it is made by the first ``add_user``)."""
+        return con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                           "name = 'users'").fetchone() is not None
 
     def users(self) -> list[dict[str, Any]]:
         with self._connect() as con:
-            con.execute(self._USERS_DDL)
+            if not self._has_users(con):
+                return []
             return [{"name": n, "role": r, "created_at": c} for n, r, c in con.execute(
                 "SELECT name, role, created_at FROM users ORDER BY name")]
 
     def user_by_token(self, token_sha256: str) -> dict[str, Any] | None:
         with self._connect() as con:
-            con.execute(self._USERS_DDL)
+            if not self._has_users(con):
+                return None
             row = con.execute("SELECT name, role FROM users WHERE token_sha256 = ?",
                               (token_sha256,)).fetchone()
         return None if row is None else {"name": row[0], "role": row[1]}
 
     def remove_user(self, name: str) -> bool:
-        with self._connect() as con:
+        with self._writing() as con:
             con.execute(self._USERS_DDL)
             return con.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount > 0
 
