@@ -22,9 +22,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import logging
 import re
 import tempfile
 import threading
+import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -35,7 +37,7 @@ from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request,
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from planner.accounting import Ledger, period_ends
 from planner.areas import WGS84
@@ -48,6 +50,7 @@ from planner.errors import (
     LayerChoiceError,
     NotFoundError,
     PlannerError,
+    StoreBusyError,
     StoreError,
     StoreNotFoundError,
     TooLargeError,
@@ -74,10 +77,25 @@ ERROR_STATUS: dict[type[Exception], int] = {
     LayerChoiceError: 422,
     InputError: 422,
     StoreNotFoundError: 503,
+    StoreBusyError: 503,
     StoreError: 500,
     PlannerError: 400,
 }
+#: Seconds a client is asked to wait (``Retry-After``) when the store is busy.
+RETRY_AFTER_S = 5
+#: The form field each error concerns when the core did not say (older messages).
+_CLASS_FIELD: dict[type[Exception], str] = {CRSMissingError: "crs", LayerChoiceError: "layer"}
+#: How the upload page names each field (the label the user sees).
+FIELD_LABELS = {"file": "Survey file", "layer": "It holds", "crs": "Coordinate system",
+                "status": "status", "method": "method", "recorded_on": "recorded on",
+                "released_on": "released on"}
+#: Dates outside these are refused at the edge (422): nothing in the treaty's life is there,
+#: and date arithmetic near year 1 or 9999 overflows.
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
+#: Keys of the figures that locate land; dropped (recursively) for anonymous callers.
+PRIVATE_KEYS = frozenset({"outside_release_ids", "hazard_ids", "area_method"})
 COOKIE = "planner_token"
+logger = logging.getLogger(__name__)
 UPLOAD_PATHS = ("/api/hazards", "/api/releases", "/upload")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -99,6 +117,54 @@ def status_for(exc: BaseException) -> int:
         if cls in ERROR_STATUS:
             return ERROR_STATUS[cls]
     return 500
+
+
+def error_field(exc: BaseException) -> str | None:
+    """The input an error concerns, by its core name (``"crs"``...), or None.
+
+    Examples
+    --------
+    >>> error_field(InputError("x", argument="recorded_on")), error_field(CRSMissingError("y"))
+    ('recorded_on', 'crs')
+    """
+    argument = getattr(exc, "argument", None)
+    if argument:
+        return str(argument)
+    for cls in type(exc).__mro__:
+        if cls in _CLASS_FIELD:
+            return _CLASS_FIELD[cls]
+    return None
+
+
+def error_headers(exc: BaseException) -> dict[str, str]:
+    """HTTP headers an error's answer carries (``Retry-After`` for a busy store...)."""
+    if isinstance(exc, StoreBusyError):
+        return {"Retry-After": str(RETRY_AFTER_S)}
+    if status_for(exc) == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    return {}
+
+
+def public_figures(value: Any) -> Any:
+    """``value`` without what locates land (:data:`PRIVATE_KEYS`), for anonymous callers.
+
+    Examples
+    --------
+    >>> public_figures({"remaining_m2": 5.0, "outside_release_ids": ["R1"],
+    ...                 "groups": [{"name": "a", "hazard_ids": ["H1"]}]})
+    {'remaining_m2': 5.0, 'groups': [{'name': 'a'}]}
+    """
+    if isinstance(value, dict):
+        return {k: public_figures(v) for k, v in value.items() if k not in PRIVATE_KEYS}
+    if isinstance(value, list):
+        return [public_figures(v) for v in value]
+    return value
+
+
+def _sane_date(day: dt.date | None) -> dt.date | None:
+    if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"dates must be between {FIRST_DAY} and {LAST_DAY}")
+    return day
 
 
 def safe_file_name(name: str | None) -> str:
@@ -146,6 +212,65 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited, send)
+
+
+class InternalErrors:
+    """ASGI middleware: an unexpected exception is logged with an id and answered 500.
+
+    The answer says only "internal error, id …" (JSON for the API, a short page for a
+    browser): no exception text, no path, no traceback. The log has all of it under the id.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: MutableMapping[str, Any],
+                       receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+                       send: Callable[[MutableMapping[str, Any]], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            error_id = uuid.uuid4().hex[:12]
+            logger.error("internal error %s on %s %s", error_id, scope.get("method"),
+                         scope.get("path"), exc_info=exc)
+            if started:    # too late for an answer: the connection is closed by the server
+                return
+            text = (f"internal error, id {error_id}: the service logged what happened; "
+                    "tell the administrator this id")
+            headers = dict(scope.get("headers") or [])
+            if (not str(scope.get("path", "")).startswith("/api")
+                    and b"text/html" in headers.get(b"accept", b"")):
+                page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                        f"<title>internal error</title></head><body><h1>500</h1>"
+                        f"<p role=\"alert\">{text}</p><p><a href=\"/\">Back to the start "
+                        f"page</a>.</p></body></html>").encode()
+                await _send(send, 500, page, b"text/html; charset=utf-8",
+                            [(b"content-security-policy", _CSP.encode())])
+            else:
+                await _send(send, 500, json.dumps({"error": "InternalError", "detail": text,
+                                                   "error_id": error_id}).encode(),
+                            b"application/json")
+
+
+async def _send(send: Callable[[MutableMapping[str, Any]], Awaitable[None]], status: int,
+                data: bytes, media: bytes, extra: list[tuple[bytes, bytes]] | None = None
+                ) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", media),
+                            (b"content-length", str(len(data)).encode()),
+                            (b"x-content-type-options", b"nosniff"), *(extra or [])]})
+    await send({"type": "http.response.body", "body": data})
 
 
 def _too_large(limit: int) -> dict[str, str]:
@@ -224,7 +349,8 @@ Crs = Annotated[str | None, Form(max_length=64, description="CRS when the file h
 Bbox = Annotated[str | None, Query(max_length=200, description="minlon,minlat,maxlon,maxlat")]
 Limit = Annotated[int, Query(ge=1, le=100_000, description="features per page")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
-DateQ = Annotated[dt.date | None, Query()]
+DateQ = Annotated[dt.date | None, Query(description=f"ISO date, {FIRST_DAY} to {LAST_DAY}"),
+                  AfterValidator(_sane_date)]
 
 
 # -- the app ---------------------------------------------------------------------------------
@@ -296,18 +422,24 @@ def create_app(settings: Settings) -> FastAPI:
             response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
+    app.add_middleware(InternalErrors)    # outermost of ours: catches what the others raise
+
     @app.exception_handler(PlannerError)
     async def planner_error(request: Request, exc: PlannerError) -> Response:
         code = status_for(exc)
         if _wants_html(request):
-            return _page(request, "error.html", "error", None, code,
+            page = _page(request, "error.html", "error", None, code,
                          status_code=code, message=str(exc))
+            page.headers.update(error_headers(exc))
+            return page
         body: dict[str, Any] = {"error": type(exc).__name__, "detail": str(exc)}
+        field = error_field(exc)
+        if field:
+            body["field"] = field
         if isinstance(exc, ValidationError):
             body["problems"] = [{"feature": p.feature, "severity": p.severity,
                                  "message": p.message} for p in exc.problems]
-        headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
-        return JSONResponse(body, status_code=code, headers=headers)
+        return JSONResponse(body, status_code=code, headers=error_headers(exc))
 
     def _page(request: Request, template: str, title: str, user: User | None,
               code: int = 200, **context: Any) -> HTMLResponse:
@@ -348,7 +480,8 @@ def create_app(settings: Settings) -> FastAPI:
             if value:
                 day = parse_date(value)
                 if day is None:
-                    raise InputError(f"{key} {value!r} is not a date; write it as YYYY-MM-DD")
+                    raise InputError(f"{key} {value!r} is not a date; write it as YYYY-MM-DD",
+                                     argument=key)
                 out[key] = day
         return out
 
@@ -425,11 +558,21 @@ def create_app(settings: Settings) -> FastAPI:
 
     # -- figures (aggregate: no locations, open to anonymous callers) ---------------------
     @app.get("/api/status", tags=["figures"])
-    def get_status(at: DateQ = None) -> dict[str, Any]:
-        """Baseline, discovered, released by method and remaining [m²] at a date."""
+    def get_status(user: OptionalUser, at: DateQ = None) -> dict[str, Any]:
+        """Baseline, discovered, released by method and remaining [m²] at a date.
+
+        Anonymous callers get the figures only: no ids of releases outside hazards and no
+        centre of the equal-area projection (both locate land).
+        """
         led = state.ledger()
         s = led.status(at or dt.date.today())
-        return {"programme": state.store.programme().name, **s.to_dict()}
+        out = {"programme": state.store.programme().name, **s.to_dict()}
+        if user is None:
+            out = public_figures(out)
+            out["outside_release_count"] = len(s.outside_release_ids)
+            out["area_method"] = ("union areas in a Lambert azimuthal equal-area projection "
+                                  "centred on the data (the centre is shown to signed-in users)")
+        return out
 
     @app.get("/api/series", tags=["figures"])
     def get_series(freq: Literal["year", "month"] = "year", start: DateQ = None,
@@ -439,31 +582,36 @@ def create_app(settings: Settings) -> FastAPI:
         first = start or led.first_day or dt.date.today()
         last = end or dt.date.today()
         if last < first:
-            raise InputError("end must not be before start")
+            raise InputError("end must not be before start", argument="end")
         if (last.year - first.year) > 200:
-            raise InputError("a series may span at most 200 years")
+            raise InputError("a series may span at most 200 years", argument="start")
         df = led.series(period_ends(first, last, freq))
         df["date"] = df["date"].map(lambda d: d.isoformat())
         return df.to_dict(orient="records")  # type: ignore[return-value]
 
     @app.get("/api/deadlines", tags=["figures"])
-    def get_deadlines(meeting: DateQ = None) -> dict[str, Any]:
-        """Article 4 deadlines; with a meeting date, the latest filing date."""
+    def get_deadlines(user: OptionalUser, meeting: DateQ = None) -> dict[str, Any]:
+        """Article 4 deadlines; with a meeting date, the latest filing date.
+
+        Anonymous callers get no hazard ids (regions only).
+        """
         from planner.deadlines import deadline_report
 
-        return deadline_report(state.store.programme(), meeting).to_dict()
+        out = deadline_report(state.store.programme(), meeting).to_dict()
+        return out if user is not None else public_figures(out)
 
     @app.get("/api/forecast", tags=["figures"])
     def get_forecast(as_of: DateQ = None, window_years: Annotated[int | None, Query(
                          ge=1, le=100)] = None,
                      draws: Annotated[int, Query(ge=100, le=20_000)] = 10_000,
-                     seed: Annotated[int, Query(ge=0, le=2**31)] = 20111) -> dict[str, Any]:
+                     seed: Annotated[int, Query(ge=0, le=2**31)] = 20111,
+                     user: OptionalUser = None) -> dict[str, Any]:
         """Completion forecast (historical bootstrap) with method and assumptions."""
         from planner.forecast import Scenario, forecast
 
         f = forecast(state.ledger(), state.store.programme(),
                      Scenario(window_years=window_years, draws=draws, seed=seed), as_of=as_of)
-        return f.to_dict()
+        return f.to_dict() if user is not None else public_figures(f.to_dict())
 
     # -- documents and plans (viewers) ------------------------------------------------------
     @app.get("/api/extension-request", tags=["documents"], response_class=Response)
@@ -566,8 +714,12 @@ def create_app(settings: Settings) -> FastAPI:
                          error=f"{exc.source}: every problem is listed below; fix them and "
                                "upload again.", problems=exc.problems)
         except PlannerError as exc:
-            return _page(request, "upload.html", "upload", user, status_for(exc),
-                         max_mb=max_mb, error=str(exc), problems=[])
+            field = error_field(exc)
+            page = _page(request, "upload.html", "upload", user, status_for(exc),
+                         max_mb=max_mb, error=str(exc), problems=[], field=field,
+                         field_label=FIELD_LABELS.get(field or "", field))
+            page.headers.update(error_headers(exc))
+            return page
         return _page(request, "upload.html", "upload", user, 201, max_mb=max_mb,
                      result=_import_out(result, name), problems=result.problems)
 

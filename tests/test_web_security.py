@@ -1,0 +1,228 @@
+"""The web service under attack: no location to anonymous callers, no 500, CSRF, bounded uploads.
+
+Issue 14, web items. Every test here runs the real app (TestClient, a real uvicorn server or
+``planner serve`` in a subprocess) on a real GeoPackage store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyproj
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from shapely import box
+
+from planner.api import create_app
+from planner.programme import Programme
+from planner.settings import Settings
+from planner.store import create_store, open_store
+from planner.users import add_user
+from tests.conftest import fill_store, hazards_frame, releases_frame
+
+#: Where the one hazard lies (WGS 84), and its ids; none of this may reach anonymous callers.
+LON, LAT = 103.2, 19.45
+SECRET_IDS = ("HZ-SECRET-7", "RL-SECRET-9")
+STORE_CRS = "EPSG:32648"
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+@pytest.fixture(scope="module")
+def one_hazard_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store of one hazard (a 200 m square) and one release partly outside it."""
+    path = tmp_path_factory.mktemp("one") / "one.gpkg"
+    programme = Programme("One hazard", dt.date(2011, 8, 1), STORE_CRS, settings={
+        "hostilities": [{"name": "2019 conflict", "ended_on": "2019-03-31",
+                         "hazard_ids": [SECRET_IDS[0]]}]})
+    store = create_store(path, programme)
+    hazards = hazards_frame([box(LON, LAT, LON + 0.002, LAT + 0.002)], crs=4326,
+                            hazard_id=[SECRET_IDS[0]])
+    releases = releases_frame([box(LON + 0.001, LAT + 0.001, LON + 0.004, LAT + 0.004)],
+                              [dt.date(2020, 1, 1)], ["cleared"], crs=4326)
+    releases["release_id"] = [SECRET_IDS[1]]
+    fill_store(store, hazards, releases)
+    return path
+
+
+@pytest.fixture(scope="module")
+def one_client(one_hazard_store: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(store=str(one_hazard_store)))) as c:
+        yield c
+
+
+def _km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Great-circle distance [km]."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = (math.sin((p2 - p1) / 2) ** 2
+         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    return 6371.0 * 2 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def locations_in(text: str, radius_km: float = 50.0) -> list[str]:
+    """Every pair of adjacent numbers in ``text`` that lies within ``radius_km`` of the hazard.
+
+    Each pair is read as lon/lat, lat/lon, and as x/y and y/x in the store's CRS.
+    """
+    x0, y0 = pyproj.Transformer.from_crs(4326, STORE_CRS, always_xy=True).transform(LON, LAT)
+    numbers = [float(m) for m in _NUMBER.findall(text)]
+    found = []
+    for a, b in itertools.pairwise(numbers):
+        for lon, lat in ((a, b), (b, a)):
+            if -180 <= lon <= 180 and -90 <= lat <= 90 and _km(lon, lat, LON, LAT) < radius_km:
+                found.append(f"{a}, {b} (degrees)")
+        for x, y in ((a, b), (b, a)):
+            if math.hypot(x - x0, y - y0) < radius_km * 1000:
+                found.append(f"{a}, {b} (metres in {STORE_CRS})")
+    return found
+
+
+def test_the_location_finder_finds_the_old_leak() -> None:
+    """The checker itself: the text the issue quotes is caught, plain figures are not."""
+    assert locations_in("centred at lat 19.451, lon 103.201")
+    x, y = pyproj.Transformer.from_crs(4326, STORE_CRS, always_xy=True).transform(103.3, 19.5)
+    assert locations_in(f'"x": {x:.1f}, "y": {y:.1f}')
+    assert not locations_in('{"remaining_m2": 34871.4, "at": "2024-12-31", "hazard_count": 1}')
+
+
+def anonymous_get_paths(client: TestClient) -> list[str]:
+    """Every GET route of the app (in the OpenAPI schema or not), path parameters filled."""
+    paths = {"/", "/openapi.json", "/docs", "/redoc"}
+    schema = client.get("/openapi.json").json()
+    paths |= {p for p, ops in schema["paths"].items() if "get" in ops}
+    for route in client.app.routes:   # type: ignore[attr-defined]
+        if isinstance(route, APIRoute) and "GET" in route.methods:
+            paths.add(route.path)
+    out = []
+    for path in sorted(paths):
+        path = re.sub(r"\{[^}]+\}", "1", path)
+        out += [path, f"{path}?at=2024-12-31", f"{path}?as_of=2024-12-31&draws=200",
+                f"{path}?meeting=2026-09-14", f"{path}?freq=month&start=2019-01-01"]
+    return out
+
+
+def test_anonymous_callers_learn_no_location(one_client: TestClient) -> None:
+    seen: dict[str, int] = {}
+    leaks: list[str] = []
+    for path in anonymous_get_paths(one_client):
+        for accept in ("application/json", "text/html"):
+            r = one_client.get(path, headers={"Accept": accept})
+            seen[path] = r.status_code
+            text = r.text + " ".join(f"{k}: {v}" for k, v in r.headers.items())
+            leaks += [f"{path}: {hit}" for hit in locations_in(text)]
+            leaks += [f"{path}: id {i}" for i in SECRET_IDS if i in text]
+    assert leaks == []
+    # the walk really reached the figures (200) and was refused the geometry (401)
+    assert seen["/api/status"] == seen["/api/forecast?as_of=2024-12-31&draws=200"] == 200
+    assert seen["/status"] == seen["/api/deadlines"] == seen["/health"] == 200
+    assert seen["/api/hazards"] == seen["/map"] == 401
+    assert len(seen) >= 60
+
+
+def test_signed_in_viewers_still_get_the_area_method(one_hazard_store: Path,
+                                                     one_client: TestClient) -> None:
+    token = add_user(open_store(one_hazard_store), "viewer-one", "viewer")
+    body = one_client.get("/api/status", headers={"Authorization": f"Bearer {token}"}).json()
+    assert "centred at lat" in body["area_method"]
+    assert body["outside_release_ids"] == [SECRET_IDS[1]]
+
+
+# -- no 500 on boundary dates -----------------------------------------------------------------
+@pytest.mark.parametrize("path", [
+    "/api/deadlines?meeting=0001-01-01", "/api/deadlines?meeting=9999-12-31",
+    "/api/forecast?as_of=9999-12-31", "/api/forecast?as_of=0001-01-01",
+    "/api/status?at=0001-01-01", "/api/status?at=9999-12-31",
+    "/api/series?start=0001-01-01&end=0001-12-31", "/api/series?start=9999-01-01",
+    "/status?at=9999-12-31", "/status?at=0001-01-01",
+])
+def test_boundary_dates_get_a_4xx_with_a_message(one_client: TestClient, path: str) -> None:
+    r = one_client.get(path)
+    assert 400 <= r.status_code < 500, r.text[:300]
+    assert "between" in r.text and "Traceback" not in r.text
+
+
+# -- errors: the form field, busy store, internal errors -----------------------------------------
+@pytest.fixture(scope="module")
+def editor_token(one_hazard_store: Path) -> str:
+    return add_user(open_store(one_hazard_store), "editor-one", "editor")
+
+
+def _shapefile_zip_without_prj() -> bytes:
+    import io
+    import zipfile
+
+    from tests.test_api import SHP_ZIP
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(SHP_ZIP) as src, zipfile.ZipFile(buf, "w") as dst:
+        for name in src.namelist():
+            if not name.endswith((".prj", "/")):
+                dst.writestr(Path(name).name, src.read(name))
+    return buf.getvalue()
+
+
+def test_errors_name_the_form_field(one_client: TestClient, one_hazard_store: Path,
+                                    editor_token: str) -> None:
+    bearer = {"Authorization": f"Bearer {editor_token}"}
+    before = open_store(one_hazard_store).version()
+    r = one_client.post("/api/hazards", headers=bearer,
+                        files={"file": ("no_prj.zip", _shapefile_zip_without_prj())})
+    assert r.status_code == 422 and r.json()["field"] == "crs", r.text
+    r = one_client.post("/api/hazards", headers=bearer, data={"recorded_on": "soon"},
+                        files={"file": ("x.geojson", b'{"type": "FeatureCollection"}')})
+    assert r.status_code == 422 and r.json()["field"] == "recorded_on", r.text
+    page = one_client.post("/upload", headers={**bearer, "Accept": "text/html"},
+                           files={"file": ("no_prj.zip", _shapefile_zip_without_prj())})
+    assert page.status_code == 422
+    assert "Check the field “Coordinate system”" in page.text
+    assert 'id="crs" name="crs"' in page.text and 'aria-invalid="true"' in page.text
+    assert open_store(one_hazard_store).version() == before
+
+
+def test_a_busy_store_is_503_with_retry_after(one_hazard_store: Path) -> None:
+    from planner.api import status_for
+    from planner.errors import StoreBusyError
+
+    assert status_for(StoreBusyError("busy")) == 503
+    app = create_app(Settings(store=str(one_hazard_store)))
+
+    @app.get("/busy-for-test")
+    def busy() -> None:
+        raise StoreBusyError("another import is writing to the store; nothing was written, "
+                             "try again in a few seconds")
+
+    with TestClient(app) as c:
+        r = c.get("/busy-for-test")
+        page = c.get("/busy-for-test", headers={"Accept": "text/html"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    assert "try again" in r.json()["detail"]
+    assert page.status_code == 503 and page.headers["retry-after"] == "5"
+
+
+def test_internal_errors_show_an_id_and_nothing_else(one_hazard_store: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    app = create_app(Settings(store=str(one_hazard_store)))
+
+    @app.get("/api/crash-for-test")
+    @app.get("/crash-for-test")
+    def crash() -> None:
+        raise RuntimeError("cannot open /srv/secret/internal/path.gpkg")
+
+    with TestClient(app) as c, caplog.at_level(logging.ERROR, logger="planner.api"):
+        r = c.get("/api/crash-for-test")
+        page = c.get("/crash-for-test", headers={"Accept": "text/html"})
+    assert r.status_code == 500 and page.status_code == 500
+    error_id = r.json()["error_id"]
+    assert r.json()["detail"].startswith(f"internal error, id {error_id}")
+    assert "internal error, id" in page.text and "content-security-policy" in page.headers
+    for text in (r.text, page.text):
+        assert "/srv/secret" not in text and "Traceback" not in text
+        assert "RuntimeError" not in text
+    assert error_id in caplog.text and "/srv/secret/internal/path.gpkg" in caplog.text
