@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -95,6 +97,9 @@ FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
 #: Keys of the figures that locate land; dropped (recursively) for anonymous callers.
 PRIVATE_KEYS = frozenset({"outside_release_ids", "hazard_ids", "area_method"})
 COOKIE = "planner_token"
+#: Pages whose forms change state; a POST to them must come from the service's own pages.
+FORM_PATHS = ("/login", "/logout", "/upload")
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 logger = logging.getLogger(__name__)
 UPLOAD_PATHS = ("/api/hazards", "/api/releases", "/upload")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -273,6 +278,67 @@ async def _send(send: Callable[[MutableMapping[str, Any]], Awaitable[None]], sta
     await send({"type": "http.response.body", "body": data})
 
 
+# -- cross-site request forgery ----------------------------------------------------------------
+def csrf_token(session_token: str) -> str:
+    """The anti-forgery value of a signed-in browser's forms: an HMAC of its session token.
+
+    Another site cannot compute it (the cookie is HttpOnly and never leaves this origin), and
+    it needs no server secret, so every worker process agrees on it.
+
+    Examples
+    --------
+    >>> len(csrf_token("abc")), csrf_token("abc") == csrf_token("abd")
+    (64, False)
+    """
+    return hmac.new(session_token.strip().encode(), b"planner-csrf-v1",
+                    hashlib.sha256).hexdigest()
+
+
+def _origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL (lower case), or ``""`` if it has none."""
+    match = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]+)", url.strip())
+    return match.group(1).lower() if match else ""
+
+
+class SameOrigin:
+    """ASGI middleware: a browser's state-changing request must come from this service's pages.
+
+    Applies to every request that is not GET/HEAD/OPTIONS and carries no ``Authorization``
+    header, when it carries the sign-in cookie or goes to a form page (:data:`FORM_PATHS`). Its
+    ``Origin`` header (or, when a browser sends none, its ``Referer``) must be the service's own
+    origin, scheme, host and port: a page on the same site but another port is another origin
+    and is refused with 403, though a SameSite=Strict cookie still travels with its request.
+    Requests with a bearer token pass: another site cannot make a browser send one.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]], trusted: list[str]) -> None:
+        self.app = app
+        self.trusted = {_origin_of(o) for o in trusted if _origin_of(o)}
+
+    async def __call__(self, scope: MutableMapping[str, Any],
+                       receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+                       send: Callable[[MutableMapping[str, Any]], Awaitable[None]]) -> None:
+        if scope["type"] == "http" and scope.get("method", "GET") not in _SAFE_METHODS:
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                       for k, v in scope.get("headers") or []}
+            cookie = f"{COOKIE}=" in headers.get("cookie", "")
+            path = str(scope.get("path", ""))
+            if "authorization" not in headers and (cookie or path in FORM_PATHS):
+                own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}".lower()
+                came_from = _origin_of(headers.get("origin", "")) or _origin_of(
+                    headers.get("referer", ""))
+                if came_from not in self.trusted | {own}:
+                    detail = ("this request came from another site or page ("
+                              f"{came_from or 'no Origin or Referer'}), not from this service's "
+                              "own pages, so it was refused; nothing was changed. Open the form "
+                              "on this service and submit it again.")
+                    await _send(send, 403, json.dumps({"error": "ForbiddenError",
+                                                       "detail": detail}).encode(),
+                                b"application/json")
+                    return
+        await self.app(scope, receive, send)
+
+
 def _too_large(limit: int) -> dict[str, str]:
     return {"error": "TooLargeError",
             "detail": f"the upload is larger than the limit of {limit / 1e6:.0f} MB; split it "
@@ -422,6 +488,7 @@ def create_app(settings: Settings) -> FastAPI:
             response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
+    app.add_middleware(SameOrigin, trusted=settings.trusted_origins)
     app.add_middleware(InternalErrors)    # outermost of ours: catches what the others raise
 
     @app.exception_handler(PlannerError)
@@ -444,9 +511,19 @@ def create_app(settings: Settings) -> FastAPI:
     def _page(request: Request, template: str, title: str, user: User | None,
               code: int = 200, **context: Any) -> HTMLResponse:
         programme = state.store.programme()
+        cookie = request.cookies.get(COOKIE)
         return _TEMPLATES.TemplateResponse(request, template, {
-            "title": title, "programme": programme.name, "user": user, **context},
-            status_code=code)
+            "title": title, "programme": programme.name, "user": user,
+            "csrf": csrf_token(cookie) if cookie else "", **context}, status_code=code)
+
+    def _form_token_ok(request: Request, csrf: str | None) -> None:
+        """Refuse a cookie-signed form post whose anti-forgery value is missing or wrong."""
+        if request.headers.get("authorization"):
+            return   # a bearer token is its own proof; no browser sends one for another site
+        cookie = request.cookies.get(COOKIE)
+        if cookie and not hmac.compare_digest(csrf or "", csrf_token(cookie)):
+            raise ForbiddenError("the form is out of date or was sent from another page; "
+                                 "reload this page and submit it again (nothing was changed)")
 
     # -- uploads ------------------------------------------------------------------------
     def _ingest_upload(layer: LayerName, upload: UploadFile, crs: str | None,
@@ -693,7 +770,9 @@ def create_app(settings: Settings) -> FastAPI:
         return response
 
     @app.post("/logout", include_in_schema=False)
-    def logout() -> Response:
+    def logout(request: Request, csrf: Annotated[str | None, Form(max_length=128)] = None
+               ) -> Response:
+        _form_token_ok(request, csrf)
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(COOKIE)
         return response
@@ -705,7 +784,9 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post("/upload", response_class=HTMLResponse, include_in_schema=False)
     def upload_form(request: Request, user: Editor, file: Annotated[UploadFile, File()],
                     layer: Annotated[Literal["hazards", "releases"], Form()] = "hazards",
-                    crs: Crs = None) -> HTMLResponse:
+                    crs: Crs = None,
+                    csrf: Annotated[str | None, Form(max_length=128)] = None) -> HTMLResponse:
+        _form_token_ok(request, csrf)
         max_mb = f"{settings.max_upload_mb:g}"
         try:
             result, name = _ingest_upload(layer, file, crs, {})

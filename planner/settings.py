@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list,
                                     description="Origins allowed to call the API from a browser.")
     geojson_page_max: int = Field(10_000, gt=0, description="Most features per GeoJSON page.")
+    trusted_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host:port) whose pages may post forms with the sign-in "
+                    "cookie besides the service's own, e.g. its public URL behind a proxy "
+                    "that rewrites Host.")
 
     @property
     def max_upload_bytes(self) -> int:

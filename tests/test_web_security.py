@@ -226,3 +226,157 @@ def test_internal_errors_show_an_id_and_nothing_else(one_hazard_store: Path,
         assert "/srv/secret" not in text and "Traceback" not in text
         assert "RuntimeError" not in text
     assert error_id in caplog.text and "/srv/secret/internal/path.gpkg" in caplog.text
+
+
+# -- cross-site request forgery ---------------------------------------------------------------
+def _geojson(hazard_id: str, dy: float = 0.0) -> bytes:
+    import json
+
+    x, y = LON + 0.01, LAT + 0.01 + dy
+    ring = [[x, y], [x + 0.001, y], [x + 0.001, y + 0.001], [x, y + 0.001], [x, y]]
+    return json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {"hazard_id": hazard_id, "status": "SHA",
+                       "recorded_on": "2015-03-01"}}]}).encode()
+
+
+def test_cookie_posts_need_this_origin_and_the_form_token(one_client: TestClient,
+                                                          one_hazard_store: Path,
+                                                          editor_token: str) -> None:
+    from planner.api import csrf_token
+
+    own = "http://testserver"
+    before = open_store(one_hazard_store).version()
+    one_client.cookies.set("planner_token", editor_token)
+    try:
+        upload = {"file": ("csrf.geojson", _geojson("CSRF-1"))}
+        for headers in ({}, {"Origin": "http://127.0.0.1:9"}, {"Origin": "null"},
+                        {"Referer": "http://testserver.evil.example/upload"},
+                        {"Origin": "http://testserver:8081"}):
+            for path in ("/upload", "/api/hazards"):
+                r = one_client.post(path, headers=headers, files=upload)
+                assert r.status_code == 403, (path, headers, r.text)
+                assert "another site" in r.json()["detail"]
+        # this origin, but no anti-forgery value in the form: refused too
+        r = one_client.post("/upload", headers={"Origin": own}, files=upload)
+        assert r.status_code == 403 and "reload this page" in r.text
+        assert open_store(one_hazard_store).version() == before
+        # this origin (by Origin or by Referer) and the form's value: accepted
+        page = one_client.get("/upload")
+        assert csrf_token(editor_token) in page.text
+        r = one_client.post("/upload", headers={"Referer": own + "/upload"},
+                            data={"csrf": csrf_token(editor_token)}, files=upload)
+        assert r.status_code == 201, r.text
+        # sign-out from another origin is refused; from here it works
+        assert one_client.post("/logout", headers={"Origin": "http://127.0.0.1:9"},
+                               data={"csrf": csrf_token(editor_token)}).status_code == 403
+        r = one_client.post("/logout", headers={"Origin": own},
+                            data={"csrf": csrf_token(editor_token)}, follow_redirects=False)
+        assert r.status_code == 303
+    finally:
+        one_client.cookies.clear()
+    # a bearer token needs neither Origin nor the form value
+    r = one_client.post("/api/hazards", headers={"Authorization": f"Bearer {editor_token}"},
+                        files={"file": ("bearer.geojson", _geojson("CSRF-2", 0.01))})
+    assert r.status_code == 201, r.text
+    # sign-in from another origin is refused (login forgery)
+    r = one_client.post("/login", headers={"Origin": "http://127.0.0.1:9"},
+                        data={"token": editor_token}, follow_redirects=False)
+    assert r.status_code == 403 and "set-cookie" not in r.headers
+
+
+HOSTILE_PAGE = """<!DOCTYPE html><html><body><h1>Free maps</h1>
+<form id="f" method="post" action="{app}/upload" enctype="multipart/form-data">
+<input type="file" name="file" id="file"><input name="layer" value="hazards"></form>
+<script>
+const blob = new File([{geojson}], "forged.geojson", {{type: "application/geo+json"}});
+const data = new FormData(); data.append("file", blob);
+fetch("{app}/api/hazards", {{method: "POST", body: data, credentials: "include",
+                            mode: "no-cors"}}).finally(() => {{
+  const dt = new DataTransfer(); dt.items.add(blob);
+  document.getElementById("file").files = dt.files;
+  document.getElementById("f").submit();
+}});
+</script></body></html>"""
+
+
+@pytest.fixture
+def hostile_site() -> Iterator[tuple[str, list[str]]]:
+    """A web server on another port of 127.0.0.1 (same site, other origin); yields its URL
+    and a list to put its page in."""
+    import http.server
+    import threading
+
+    pages: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = pages[0].encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", pages
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_same_site_page_cannot_upload_as_the_signed_in_editor(
+        tmp_path: Path, chromium: str, hostile_site: tuple[str, list[str]]) -> None:
+    """Chromium holds the editor's cookie; a page on another port posts the upload form and
+    fetches the API with credentials. Both are refused and the store is unchanged; the
+    service's own form still works."""
+    import json
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from tests.test_api import SHP_ZIP, running_server
+
+    path = tmp_path / "csrf.gpkg"
+    store = create_store(path, Programme("CSRF", dt.date(2011, 8, 1), STORE_CRS))
+    token = add_user(store, "field coordinator", "editor")
+    hostile, pages = hostile_site
+    answers: list[tuple[str, str, int]] = []
+    with running_server(path) as app, sync_api.sync_playwright() as p:
+        pages.append(HOSTILE_PAGE.format(app=app, geojson=json.dumps(
+            _geojson("FORGED-1").decode())))
+        browser = p.chromium.launch(executable_path=chromium,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_context().new_page()
+            page.on("response", lambda r: answers.append(
+                (r.request.method, r.url, r.status)) if r.request.method == "POST" else None)
+            page.goto(app + "/")
+            page.fill("#token", token)
+            page.click("button[type=submit]")
+            page.wait_for_selector("text=signed in as field coordinator")
+            before = open_store(path).version()
+            with page.expect_response(lambda r: r.url == app + "/upload"):
+                page.goto(hostile + "/")
+            page.wait_for_load_state()
+            forged_page = page.content()
+            after_attack = open_store(path).version()
+            # the genuine form, on the service's own page, in the same browser
+            page.goto(app + "/upload")
+            page.set_input_files("#file", str(SHP_ZIP))
+            page.click("button:has-text('upload and check')")
+            page.wait_for_selector("#report")
+            status = page.inner_text("[role=status]")
+        finally:
+            browser.close()
+    forged = [(m, u, s) for m, u, s in answers if u.startswith(app) and "FORGED" not in u]
+    assert ("POST", app + "/upload", 403) in forged, answers
+    assert ("POST", app + "/api/hazards", 403) in forged, answers
+    assert after_attack == before, "the forged upload landed"
+    assert "another site" in forged_page
+    assert "Imported 111 hazards" in status
+    assert open_store(path).version()[0] == before[0] + 1
