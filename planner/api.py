@@ -26,13 +26,17 @@ import hmac
 import json
 import logging
 import re
+import shutil
+import signal
 import tempfile
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import anyio
 import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
@@ -59,12 +63,20 @@ from planner.errors import (
     UnsupportedFormatError,
     ValidationError,
 )
-from planner.ingest import IngestOptions, ingest, parse_date
+from planner.ingest import IngestOptions, parse_date
 from planner.layers import LayerName
 from planner.partitions import ledger_with
 from planner.settings import Settings
 from planner.store import Store, open_store
 from planner.users import ROLES, Role, User, add_user, authenticate, require
+from planner.web_uploads import (
+    UploadJob,
+    UploadOutcome,
+    UploadWorkers,
+    new_folder,
+    remove_stale_folders,
+    upload_root,
+)
 
 #: Exception class → HTTP status; the most specific class in an exception's MRO wins.
 ERROR_STATUS: dict[type[Exception], int] = {
@@ -435,6 +447,10 @@ class _State:
                                  "store or PLANNER_ENGINE=single or dask")
         self.lock = threading.Lock()
         self.cache: dict[str, tuple[tuple[int, int], Any]] = {}
+        self.upload_root = upload_root(settings.upload_dir)
+        remove_stale_folders(self.upload_root)     # left by a server that was killed
+        self.uploads = UploadWorkers(settings.store, settings.upload_workers,
+                                     settings.max_upload_seconds)
 
     def cached(self, key: str, make: Callable[[], Any]) -> Any:
         version = self.store.version()
@@ -468,7 +484,17 @@ class _State:
 def create_app(settings: Settings) -> FastAPI:
     """The FastAPI application for one store."""
     state = _State(settings)
-    app = FastAPI(title="planner", version="0.1.0",
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        restore = _stop_uploads_on_signals(state.uploads)
+        try:
+            yield
+        finally:
+            state.uploads.close()
+            restore()
+
+    app = FastAPI(title="planner", version="0.1.0", lifespan=lifespan,
                   description="Cluster-munition land release: uploads, figures, maps and "
                               "Article 4 documents for one programme.")
     app.state.planner = state
@@ -526,27 +552,51 @@ def create_app(settings: Settings) -> FastAPI:
                                  "reload this page and submit it again (nothing was changed)")
 
     # -- uploads ------------------------------------------------------------------------
-    def _ingest_upload(layer: LayerName, upload: UploadFile, crs: str | None,
-                       defaults: dict[str, Any]) -> tuple[Any, str]:
+    async def _ingest_upload(layer: LayerName, upload: UploadFile, crs: str | None,
+                             defaults: dict[str, Any]) -> tuple[UploadOutcome, str]:
+        """Spool the upload to its own folder and import it in a worker, under the time limit.
+
+        The folder is removed when the job ends, by whichever side finishes last.
+        """
         name = safe_file_name(upload.filename)
-        with tempfile.TemporaryDirectory(prefix="planner-upload-") as tmp:
-            path = Path(tmp) / name
+        folder = new_folder(state.upload_root)
+        try:
+            path = folder / name
             written = 0
             with path.open("wb") as out:
-                while chunk := upload.file.read(1 << 20):
+                while chunk := await upload.read(1 << 20):
                     written += len(chunk)
                     if written > settings.max_upload_bytes:
-                        raise TooLargeError(_too_large(settings.max_upload_bytes)["detail"])
+                        raise TooLargeError(_too_large(settings.max_upload_bytes)["detail"],
+                                            argument="file")
                     out.write(chunk)
             if written == 0:
-                raise InputError(f"{name}: the file is empty; choose the survey file again")
+                raise InputError(f"{name}: the file is empty; choose the survey file again",
+                                 argument="file")
             options = IngestOptions(crs=crs or None, archive_limits=settings.archive_limits,
                                     max_vertices=settings.max_vertices, **defaults)
-            return ingest(state.store, layer, path, options), name
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        job = UploadJob(layer, str(path), options, str(folder))
+        cancelled = threading.Event()
 
-    def _import_out(result: Any, name: str) -> ImportOut:
-        return ImportOut(import_id=result.import_id, layer=result.record.layer, file_name=name,
-                         sha256=result.record.sha256, rows=result.record.rows,
+        def work() -> UploadOutcome:
+            try:
+                return state.uploads.run(job, cancelled)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+
+        try:
+            outcome = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        except BaseException:
+            cancelled.set()     # a cancelled request (client gone, server stopping) kills its job
+            raise
+        return outcome, name
+
+    def _import_out(result: UploadOutcome, name: str) -> ImportOut:
+        return ImportOut(import_id=result.import_id, layer=result.layer, file_name=name,
+                         sha256=result.sha256, rows=result.rows,
                          problems=[ProblemOut(feature=p.feature, severity=p.severity,
                                               message=p.message) for p in result.problems])
 
@@ -563,23 +613,24 @@ def create_app(settings: Settings) -> FastAPI:
         return out
 
     @app.post("/api/hazards", status_code=201, response_model=ImportOut, tags=["uploads"])
-    def upload_hazards(user: Editor, file: Annotated[UploadFile, File()], crs: Crs = None,
+    async def upload_hazards(user: Editor, file: Annotated[UploadFile, File()], crs: Crs = None,
                        status: Annotated[str | None, Form(max_length=8)] = None,
                        recorded_on: Annotated[str | None, Form(max_length=32)] = None
                        ) -> ImportOut:
         """Upload hazardous areas (all or nothing; the answer lists every finding)."""
-        result, name = _ingest_upload("hazards", file, crs,
-                                      _defaults(status, None, recorded_on, None))
+        result, name = await _ingest_upload("hazards", file, crs,
+                                            _defaults(status, None, recorded_on, None))
         return _import_out(result, name)
 
     @app.post("/api/releases", status_code=201, response_model=ImportOut, tags=["uploads"])
-    def upload_releases(user: Editor, file: Annotated[UploadFile, File()], crs: Crs = None,
+    async def upload_releases(user: Editor, file: Annotated[UploadFile, File()],
+                              crs: Crs = None,
                         method: Annotated[str | None, Form(max_length=16)] = None,
                         released_on: Annotated[str | None, Form(max_length=32)] = None
                         ) -> ImportOut:
         """Upload released land (all or nothing; the answer lists every finding)."""
-        result, name = _ingest_upload("releases", file, crs,
-                                      _defaults(None, method, None, released_on))
+        result, name = await _ingest_upload("releases", file, crs,
+                                            _defaults(None, method, None, released_on))
         return _import_out(result, name)
 
     @app.get("/api/imports", tags=["uploads"])
@@ -782,14 +833,14 @@ def create_app(settings: Settings) -> FastAPI:
         return _page(request, "upload.html", "upload", user, max_mb=f"{settings.max_upload_mb:g}")
 
     @app.post("/upload", response_class=HTMLResponse, include_in_schema=False)
-    def upload_form(request: Request, user: Editor, file: Annotated[UploadFile, File()],
+    async def upload_form(request: Request, user: Editor, file: Annotated[UploadFile, File()],
                     layer: Annotated[Literal["hazards", "releases"], Form()] = "hazards",
                     crs: Crs = None,
                     csrf: Annotated[str | None, Form(max_length=128)] = None) -> HTMLResponse:
         _form_token_ok(request, csrf)
         max_mb = f"{settings.max_upload_mb:g}"
         try:
-            result, name = _ingest_upload(layer, file, crs, {})
+            result, name = await _ingest_upload(layer, file, crs, {})
         except ValidationError as exc:
             return _page(request, "upload.html", "upload", user, 422, max_mb=max_mb,
                          error=f"{exc.source}: every problem is listed below; fix them and "
@@ -857,6 +908,38 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok", "imports": state.store.version()[0]}
 
     return app
+
+
+def _stop_uploads_on_signals(uploads: UploadWorkers) -> Callable[[], None]:
+    """On SIGTERM/SIGINT, kill the upload workers at once, then let the server stop as usual.
+
+    The server (uvicorn) waits for requests in progress before it stops; killing the workers
+    first ends each upload at once with "stopping, send it again", so the server exits within
+    moments rather than after the longest upload. Returns a function that restores the
+    handlers. Does nothing outside the main thread (signals cannot be caught there).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous: dict[int, Any] = {}
+
+    def handler(sig: int, frame: Any) -> None:
+        uploads.close()
+        before = previous.get(sig)
+        if callable(before):
+            before(sig, frame)
+        elif before == signal.SIG_DFL:
+            signal.signal(sig, signal.SIG_DFL)
+            signal.raise_signal(sig)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.getsignal(sig)
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, before in previous.items():
+            if signal.getsignal(sig) is handler:
+                signal.signal(sig, before)
+    return restore
 
 
 def _as_date(value: Any) -> dt.date | None:
