@@ -368,7 +368,12 @@ class UploadWorkers:
                 f"{self.seconds:g} s, so it was stopped; nothing was imported. Split the file "
                 "into smaller ones (or simplify its polygons) and upload them one by one.",
                 argument="file")
-        kind, payload = worker.conn.recv()
+        try:
+            kind, payload = worker.conn.recv()
+        except (EOFError, OSError) as exc:    # the worker died: killed on shutdown, or crashed
+            self._stop_if_asked(cancelled)
+            raise RuntimeError(f"the upload worker stopped (exit code "
+                               f"{worker.process.exitcode})") from exc
         return str(kind), payload
 
 

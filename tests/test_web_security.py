@@ -380,3 +380,166 @@ def test_a_same_site_page_cannot_upload_as_the_signed_in_editor(
     assert "another site" in forged_page
     assert "Imported 111 hazards" in status
     assert open_store(path).version()[0] == before[0] + 1
+
+
+# -- bounded work per upload -------------------------------------------------------------------
+def heavy_geojson(n: int, k: int, tag: str, lat: float = LAT + 0.05) -> bytes:
+    """``n`` hazards of ``k`` vertices each (round 200 m polygons), ids ``{tag}-i``."""
+    import json
+
+    import numpy as np
+
+    t = np.linspace(0, 2 * np.pi, k, endpoint=False)
+    features = []
+    for i in range(n):
+        cx, cy = LON + 0.05 + (i % 50) * 0.003, lat + (i // 50) * 0.003
+        ring = np.c_[cx + 0.001 * np.cos(t), cy + 0.001 * np.sin(t)].round(7).tolist()
+        features.append({"type": "Feature",
+                         "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+                         "properties": {"hazard_id": f"{tag}-{i}", "status": "SHA",
+                                        "recorded_on": "2015-03-01"}})
+    return json.dumps({"type": "FeatureCollection", "features": features}).encode()
+
+
+def _store_intact(path: Path) -> tuple[int, int]:
+    """(imports, hazards) of a GeoPackage store, after SQLite's own integrity check."""
+    import sqlite3
+
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    store = open_store(path)
+    return store.version()[0], len(store.read("hazards"))
+
+
+def test_an_upload_past_the_time_limit_is_stopped_and_nothing_lands(
+        tmp_path: Path) -> None:
+    """The worker is killed at several moments of the same import (reading, checking,
+    writing): each time the store is exactly as before (the transaction rolled back) and the
+    upload folder is gone; with time enough, the same file lands whole."""
+    path = tmp_path / "slow.gpkg"
+    store = create_store(path, Programme("Slow", dt.date(2011, 8, 1), STORE_CRS))
+    token = add_user(store, "editor-slow", "editor")
+    uploads = tmp_path / "uploads"
+    data = heavy_geojson(1500, 200, "SLOW")          # 300,000 vertices, about 1.5 s of work
+    before = _store_intact(path)
+    outcomes = []
+    for seconds in (0.3, 0.7, 1.0, 1.3, 1.6, 2.0, 300.0):
+        settings = Settings(store=str(path), max_upload_seconds=seconds,
+                            upload_dir=str(uploads))
+        with TestClient(create_app(settings)) as c:
+            r = c.post("/api/hazards", headers={"Authorization": f"Bearer {token}"},
+                       files={"file": ("slow.geojson", data)})
+        outcomes.append((seconds, r.status_code))
+        assert list(uploads.glob("planner-upload-*")) == []
+        if r.status_code == 413:
+            assert r.json()["field"] == "file"
+            assert f"longer than the limit of {seconds:g} s" in r.json()["detail"]
+            assert "split the file" in r.json()["detail"].lower()
+            assert _store_intact(path) == before
+        else:
+            assert r.status_code == 201, r.text
+            assert _store_intact(path) == (before[0] + 1, before[1] + 1500)
+            break
+    assert outcomes[0] == (0.3, 413) and outcomes[-1][1] == 201, outcomes
+
+
+def test_upload_folders_left_by_a_dead_server_are_removed_at_start(
+        tmp_path: Path, one_hazard_store: Path) -> None:
+    import subprocess
+    import sys
+
+    from planner.web_uploads import FOLDER_PREFIX
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(gone.stdout)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        root = tmp_path / "uploads"
+        stale = root / f"{FOLDER_PREFIX}{dead_pid}-x1y2"
+        (stale / "work" / "planner-abc").mkdir(parents=True)
+        (stale / "survey.zip").write_bytes(b"x" * 1000)
+        live = root / f"{FOLDER_PREFIX}{alive.pid}-z3"
+        live.mkdir()
+        other = root / "somebody-elses-folder"
+        other.mkdir()
+        create_app(Settings(store=str(one_hazard_store), upload_dir=str(root)))
+        assert not stale.exists()
+        assert live.exists() and other.exists()
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_sigterm_during_an_upload_stops_planner_serve_within_seconds(tmp_path: Path) -> None:
+    """`planner serve` in a subprocess: an upload of 900,000 vertices is in progress (its
+    worker has begun the import) when SIGTERM arrives; the server exits within 5 s, the
+    client is told to send it again, the store is unchanged and no upload folder is left."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import httpx
+
+    path = tmp_path / "term.gpkg"
+    store = create_store(path, Programme("Term", dt.date(2011, 8, 1), STORE_CRS))
+    token = add_user(store, "editor-term", "editor")
+    before = _store_intact(path)
+    uploads = tmp_path / "uploads"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PLANNER_UPLOAD_DIR": str(uploads),
+           "PLANNER_MAX_UPLOAD_SECONDS": "600",
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from planner.cli import app; app()", "serve", "--store",
+         str(path), "--port", str(port)], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    answers: list[httpx.Response | Exception] = []
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        data = heavy_geojson(3000, 300, "TERM")
+
+        def upload() -> None:
+            try:
+                answers.append(httpx.post(url + "/api/hazards", files={
+                    "file": ("term.geojson", data)}, timeout=120,
+                    headers={"Authorization": f"Bearer {token}"}))
+            except Exception as exc:
+                answers.append(exc)
+
+        client = threading.Thread(target=upload)
+        client.start()
+        deadline = time.monotonic() + 60
+        while not list(uploads.glob("planner-upload-*/work")):   # the worker has the job
+            assert time.monotonic() < deadline and server.poll() is None
+            time.sleep(0.05)
+        time.sleep(0.5)
+        sent = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        took = time.monotonic() - sent
+        client.join(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    log = server.stdout.read().decode() if server.stdout else ""
+    assert took < 5.0, (took, log[-2000:])
+    assert _store_intact(path) == before
+    assert list(uploads.glob("planner-upload-*")) == []
+    answer = answers[0]
+    if isinstance(answer, httpx.Response):
+        assert answer.status_code == 503 and "send the file again" in answer.text, log[-3000:]
+        assert answer.headers["retry-after"] == "5"
