@@ -21,21 +21,29 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import hmac
 import json
+import logging
 import re
+import shutil
+import signal
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import anyio
 import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from planner.accounting import Ledger, ledger_with, period_ends
 from planner.areas import WGS84
@@ -48,17 +56,26 @@ from planner.errors import (
     LayerChoiceError,
     NotFoundError,
     PlannerError,
+    StoreBusyError,
     StoreError,
     StoreNotFoundError,
     TooLargeError,
     UnsupportedFormatError,
     ValidationError,
 )
-from planner.ingest import IngestOptions, ingest, parse_date
+from planner.ingest import IngestOptions, parse_date
 from planner.layers import LayerName
 from planner.settings import Settings
 from planner.store import Store, open_store
 from planner.users import ROLES, Role, User, add_user, authenticate, require
+from planner.web_uploads import (
+    UploadJob,
+    UploadOutcome,
+    UploadWorkers,
+    new_folder,
+    remove_stale_folders,
+    upload_root,
+)
 
 #: Exception class → HTTP status; the most specific class in an exception's MRO wins.
 ERROR_STATUS: dict[type[Exception], int] = {
@@ -73,10 +90,28 @@ ERROR_STATUS: dict[type[Exception], int] = {
     LayerChoiceError: 422,
     InputError: 422,
     StoreNotFoundError: 503,
+    StoreBusyError: 503,
     StoreError: 500,
     PlannerError: 400,
 }
+#: Seconds a client is asked to wait (``Retry-After``) when the store is busy.
+RETRY_AFTER_S = 5
+#: The form field each error concerns when the core did not say (older messages).
+_CLASS_FIELD: dict[type[Exception], str] = {CRSMissingError: "crs", LayerChoiceError: "layer"}
+#: How the upload page names each field (the label the user sees).
+FIELD_LABELS = {"file": "Survey file", "layer": "It holds", "crs": "Coordinate system",
+                "status": "status", "method": "method", "recorded_on": "recorded on",
+                "released_on": "released on"}
+#: Dates outside these are refused at the edge (422): nothing in the treaty's life is there,
+#: and date arithmetic near year 1 or 9999 overflows.
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
+#: Keys of the figures that locate land; dropped (recursively) for anonymous callers.
+PRIVATE_KEYS = frozenset({"outside_release_ids", "hazard_ids", "area_method"})
 COOKIE = "planner_token"
+#: Pages whose forms change state; a POST to them must come from the service's own pages.
+FORM_PATHS = ("/login", "/logout", "/upload")
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+logger = logging.getLogger(__name__)
 UPLOAD_PATHS = ("/api/hazards", "/api/releases", "/upload")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -98,6 +133,54 @@ def status_for(exc: BaseException) -> int:
         if cls in ERROR_STATUS:
             return ERROR_STATUS[cls]
     return 500
+
+
+def error_field(exc: BaseException) -> str | None:
+    """The input an error concerns, by its core name (``"crs"``...), or None.
+
+    Examples
+    --------
+    >>> error_field(InputError("x", argument="recorded_on")), error_field(CRSMissingError("y"))
+    ('recorded_on', 'crs')
+    """
+    argument = getattr(exc, "argument", None)
+    if argument:
+        return str(argument)
+    for cls in type(exc).__mro__:
+        if cls in _CLASS_FIELD:
+            return _CLASS_FIELD[cls]
+    return None
+
+
+def error_headers(exc: BaseException) -> dict[str, str]:
+    """HTTP headers an error's answer carries (``Retry-After`` for a busy store...)."""
+    if isinstance(exc, StoreBusyError):
+        return {"Retry-After": str(RETRY_AFTER_S)}
+    if status_for(exc) == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    return {}
+
+
+def public_figures(value: Any) -> Any:
+    """``value`` without what locates land (:data:`PRIVATE_KEYS`), for anonymous callers.
+
+    Examples
+    --------
+    >>> public_figures({"remaining_m2": 5.0, "outside_release_ids": ["R1"],
+    ...                 "groups": [{"name": "a", "hazard_ids": ["H1"]}]})
+    {'remaining_m2': 5.0, 'groups': [{'name': 'a'}]}
+    """
+    if isinstance(value, dict):
+        return {k: public_figures(v) for k, v in value.items() if k not in PRIVATE_KEYS}
+    if isinstance(value, list):
+        return [public_figures(v) for v in value]
+    return value
+
+
+def _sane_date(day: dt.date | None) -> dt.date | None:
+    if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"dates must be between {FIRST_DAY} and {LAST_DAY}")
+    return day
 
 
 def safe_file_name(name: str | None) -> str:
@@ -145,6 +228,126 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited, send)
+
+
+class InternalErrors:
+    """ASGI middleware: an unexpected exception is logged with an id and answered 500.
+
+    The answer says only "internal error, id …" (JSON for the API, a short page for a
+    browser): no exception text, no path, no traceback. The log has all of it under the id.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: MutableMapping[str, Any],
+                       receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+                       send: Callable[[MutableMapping[str, Any]], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            error_id = uuid.uuid4().hex[:12]
+            logger.error("internal error %s on %s %s", error_id, scope.get("method"),
+                         scope.get("path"), exc_info=exc)
+            if started:    # too late for an answer: the connection is closed by the server
+                return
+            text = (f"internal error, id {error_id}: the service logged what happened; "
+                    "tell the administrator this id")
+            headers = dict(scope.get("headers") or [])
+            if (not str(scope.get("path", "")).startswith("/api")
+                    and b"text/html" in headers.get(b"accept", b"")):
+                page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                        f"<title>internal error</title></head><body><h1>500</h1>"
+                        f"<p role=\"alert\">{text}</p><p><a href=\"/\">Back to the start "
+                        f"page</a>.</p></body></html>").encode()
+                await _send(send, 500, page, b"text/html; charset=utf-8",
+                            [(b"content-security-policy", _CSP.encode())])
+            else:
+                await _send(send, 500, json.dumps({"error": "InternalError", "detail": text,
+                                                   "error_id": error_id}).encode(),
+                            b"application/json")
+
+
+async def _send(send: Callable[[MutableMapping[str, Any]], Awaitable[None]], status: int,
+                data: bytes, media: bytes, extra: list[tuple[bytes, bytes]] | None = None
+                ) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", media),
+                            (b"content-length", str(len(data)).encode()),
+                            (b"x-content-type-options", b"nosniff"), *(extra or [])]})
+    await send({"type": "http.response.body", "body": data})
+
+
+# -- cross-site request forgery ----------------------------------------------------------------
+def csrf_token(session_token: str) -> str:
+    """The anti-forgery value of a signed-in browser's forms: an HMAC of its session token.
+
+    Another site cannot compute it (the cookie is HttpOnly and never leaves this origin), and
+    it needs no server secret, so every worker process agrees on it.
+
+    Examples
+    --------
+    >>> len(csrf_token("abc")), csrf_token("abc") == csrf_token("abd")
+    (64, False)
+    """
+    return hmac.new(session_token.strip().encode(), b"planner-csrf-v1",
+                    hashlib.sha256).hexdigest()
+
+
+def _origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL (lower case), or ``""`` if it has none."""
+    match = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]+)", url.strip())
+    return match.group(1).lower() if match else ""
+
+
+class SameOrigin:
+    """ASGI middleware: a browser's state-changing request must come from this service's pages.
+
+    Applies to every request that is not GET/HEAD/OPTIONS and carries no ``Authorization``
+    header, when it carries the sign-in cookie or goes to a form page (:data:`FORM_PATHS`). Its
+    ``Origin`` header (or, when a browser sends none, its ``Referer``) must be the service's own
+    origin, scheme, host and port: a page on the same site but another port is another origin
+    and is refused with 403, though a SameSite=Strict cookie still travels with its request.
+    Requests with a bearer token pass: another site cannot make a browser send one.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]], trusted: list[str]) -> None:
+        self.app = app
+        self.trusted = {_origin_of(o) for o in trusted if _origin_of(o)}
+
+    async def __call__(self, scope: MutableMapping[str, Any],
+                       receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+                       send: Callable[[MutableMapping[str, Any]], Awaitable[None]]) -> None:
+        if scope["type"] == "http" and scope.get("method", "GET") not in _SAFE_METHODS:
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                       for k, v in scope.get("headers") or []}
+            cookie = f"{COOKIE}=" in headers.get("cookie", "")
+            path = str(scope.get("path", ""))
+            if "authorization" not in headers and (cookie or path in FORM_PATHS):
+                own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}".lower()
+                came_from = _origin_of(headers.get("origin", "")) or _origin_of(
+                    headers.get("referer", ""))
+                if came_from not in self.trusted | {own}:
+                    detail = ("this request came from another site or page ("
+                              f"{came_from or 'no Origin or Referer'}), not from this service's "
+                              "own pages, so it was refused; nothing was changed. Open the form "
+                              "on this service and submit it again.")
+                    await _send(send, 403, json.dumps({"error": "ForbiddenError",
+                                                       "detail": detail}).encode(),
+                                b"application/json")
+                    return
+        await self.app(scope, receive, send)
 
 
 def _too_large(limit: int) -> dict[str, str]:
@@ -223,7 +426,8 @@ Crs = Annotated[str | None, Form(max_length=64, description="CRS when the file h
 Bbox = Annotated[str | None, Query(max_length=200, description="minlon,minlat,maxlon,maxlat")]
 Limit = Annotated[int, Query(ge=1, le=100_000, description="features per page")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
-DateQ = Annotated[dt.date | None, Query()]
+DateQ = Annotated[dt.date | None, Query(description=f"ISO date, {FIRST_DAY} to {LAST_DAY}"),
+                  AfterValidator(_sane_date)]
 
 
 # -- the app ---------------------------------------------------------------------------------
@@ -242,6 +446,10 @@ class _State:
                                  "store or PLANNER_ENGINE=single or dask")
         self.lock = threading.Lock()
         self.cache: dict[str, tuple[tuple[int, int], Any]] = {}
+        self.upload_root = upload_root(settings.upload_dir)
+        remove_stale_folders(self.upload_root)     # left by a server that was killed
+        self.uploads = UploadWorkers(settings.store, settings.upload_workers,
+                                     settings.max_upload_seconds)
 
     def cached(self, key: str, make: Callable[[], Any]) -> Any:
         version = self.store.version()
@@ -275,7 +483,17 @@ class _State:
 def create_app(settings: Settings) -> FastAPI:
     """The FastAPI application for one store."""
     state = _State(settings)
-    app = FastAPI(title="planner", version="0.1.0",
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        restore = _stop_uploads_on_signals(state.uploads)
+        try:
+            yield
+        finally:
+            state.uploads.close()
+            restore()
+
+    app = FastAPI(title="planner", version="0.1.0", lifespan=lifespan,
                   description="Cluster-munition land release: uploads, figures, maps and "
                               "Article 4 documents for one programme.")
     app.state.planner = state
@@ -295,48 +513,89 @@ def create_app(settings: Settings) -> FastAPI:
             response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
+    app.add_middleware(SameOrigin, trusted=settings.trusted_origins)
+    app.add_middleware(InternalErrors)    # outermost of ours: catches what the others raise
+
     @app.exception_handler(PlannerError)
     async def planner_error(request: Request, exc: PlannerError) -> Response:
         code = status_for(exc)
         if _wants_html(request):
-            return _page(request, "error.html", "error", None, code,
+            page = _page(request, "error.html", "error", None, code,
                          status_code=code, message=str(exc))
+            page.headers.update(error_headers(exc))
+            return page
         body: dict[str, Any] = {"error": type(exc).__name__, "detail": str(exc)}
+        field = error_field(exc)
+        if field:
+            body["field"] = field
         if isinstance(exc, ValidationError):
             body["problems"] = [{"feature": p.feature, "severity": p.severity,
                                  "message": p.message} for p in exc.problems]
-        headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
-        return JSONResponse(body, status_code=code, headers=headers)
+        return JSONResponse(body, status_code=code, headers=error_headers(exc))
 
     def _page(request: Request, template: str, title: str, user: User | None,
               code: int = 200, **context: Any) -> HTMLResponse:
         programme = state.store.programme()
+        cookie = request.cookies.get(COOKIE)
         return _TEMPLATES.TemplateResponse(request, template, {
-            "title": title, "programme": programme.name, "user": user, **context},
-            status_code=code)
+            "title": title, "programme": programme.name, "user": user,
+            "csrf": csrf_token(cookie) if cookie else "", **context}, status_code=code)
+
+    def _form_token_ok(request: Request, csrf: str | None) -> None:
+        """Refuse a cookie-signed form post whose anti-forgery value is missing or wrong."""
+        if request.headers.get("authorization"):
+            return   # a bearer token is its own proof; no browser sends one for another site
+        cookie = request.cookies.get(COOKIE)
+        if cookie and not hmac.compare_digest(csrf or "", csrf_token(cookie)):
+            raise ForbiddenError("the form is out of date or was sent from another page; "
+                                 "reload this page and submit it again (nothing was changed)")
 
     # -- uploads ------------------------------------------------------------------------
-    def _ingest_upload(layer: LayerName, upload: UploadFile, crs: str | None,
-                       defaults: dict[str, Any]) -> tuple[Any, str]:
+    async def _ingest_upload(layer: LayerName, upload: UploadFile, crs: str | None,
+                             defaults: dict[str, Any]) -> tuple[UploadOutcome, str]:
+        """Spool the upload to its own folder and import it in a worker, under the time limit.
+
+        The folder is removed when the job ends, by whichever side finishes last.
+        """
         name = safe_file_name(upload.filename)
-        with tempfile.TemporaryDirectory(prefix="planner-upload-") as tmp:
-            path = Path(tmp) / name
+        folder = new_folder(state.upload_root)
+        try:
+            path = folder / name
             written = 0
             with path.open("wb") as out:
-                while chunk := upload.file.read(1 << 20):
+                while chunk := await upload.read(1 << 20):
                     written += len(chunk)
                     if written > settings.max_upload_bytes:
-                        raise TooLargeError(_too_large(settings.max_upload_bytes)["detail"])
+                        raise TooLargeError(_too_large(settings.max_upload_bytes)["detail"],
+                                            argument="file")
                     out.write(chunk)
             if written == 0:
-                raise InputError(f"{name}: the file is empty; choose the survey file again")
+                raise InputError(f"{name}: the file is empty; choose the survey file again",
+                                 argument="file")
             options = IngestOptions(crs=crs or None, archive_limits=settings.archive_limits,
                                     max_vertices=settings.max_vertices, **defaults)
-            return ingest(state.store, layer, path, options), name
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        job = UploadJob(layer, str(path), options, str(folder))
+        cancelled = threading.Event()
 
-    def _import_out(result: Any, name: str) -> ImportOut:
-        return ImportOut(import_id=result.import_id, layer=result.record.layer, file_name=name,
-                         sha256=result.record.sha256, rows=result.record.rows,
+        def work() -> UploadOutcome:
+            try:
+                return state.uploads.run(job, cancelled)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+
+        try:
+            outcome = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        except BaseException:
+            cancelled.set()     # a cancelled request (client gone, server stopping) kills its job
+            raise
+        return outcome, name
+
+    def _import_out(result: UploadOutcome, name: str) -> ImportOut:
+        return ImportOut(import_id=result.import_id, layer=result.layer, file_name=name,
+                         sha256=result.sha256, rows=result.rows,
                          problems=[ProblemOut(feature=p.feature, severity=p.severity,
                                               message=p.message) for p in result.problems])
 
@@ -347,28 +606,30 @@ def create_app(settings: Settings) -> FastAPI:
             if value:
                 day = parse_date(value)
                 if day is None:
-                    raise InputError(f"{key} {value!r} is not a date; write it as YYYY-MM-DD")
+                    raise InputError(f"{key} {value!r} is not a date; write it as YYYY-MM-DD",
+                                     argument=key)
                 out[key] = day
         return out
 
     @app.post("/api/hazards", status_code=201, response_model=ImportOut, tags=["uploads"])
-    def upload_hazards(user: Editor, file: Annotated[UploadFile, File()], crs: Crs = None,
+    async def upload_hazards(user: Editor, file: Annotated[UploadFile, File()], crs: Crs = None,
                        status: Annotated[str | None, Form(max_length=8)] = None,
                        recorded_on: Annotated[str | None, Form(max_length=32)] = None
                        ) -> ImportOut:
         """Upload hazardous areas (all or nothing; the answer lists every finding)."""
-        result, name = _ingest_upload("hazards", file, crs,
-                                      _defaults(status, None, recorded_on, None))
+        result, name = await _ingest_upload("hazards", file, crs,
+                                            _defaults(status, None, recorded_on, None))
         return _import_out(result, name)
 
     @app.post("/api/releases", status_code=201, response_model=ImportOut, tags=["uploads"])
-    def upload_releases(user: Editor, file: Annotated[UploadFile, File()], crs: Crs = None,
+    async def upload_releases(user: Editor, file: Annotated[UploadFile, File()],
+                              crs: Crs = None,
                         method: Annotated[str | None, Form(max_length=16)] = None,
                         released_on: Annotated[str | None, Form(max_length=32)] = None
                         ) -> ImportOut:
         """Upload released land (all or nothing; the answer lists every finding)."""
-        result, name = _ingest_upload("releases", file, crs,
-                                      _defaults(None, method, None, released_on))
+        result, name = await _ingest_upload("releases", file, crs,
+                                            _defaults(None, method, None, released_on))
         return _import_out(result, name)
 
     @app.get("/api/imports", tags=["uploads"])
@@ -424,11 +685,21 @@ def create_app(settings: Settings) -> FastAPI:
 
     # -- figures (aggregate: no locations, open to anonymous callers) ---------------------
     @app.get("/api/status", tags=["figures"])
-    def get_status(at: DateQ = None) -> dict[str, Any]:
-        """Baseline, discovered, released by method and remaining [m²] at a date."""
+    def get_status(user: OptionalUser, at: DateQ = None) -> dict[str, Any]:
+        """Baseline, discovered, released by method and remaining [m²] at a date.
+
+        Anonymous callers get the figures only: no ids of releases outside hazards and no
+        centre of the equal-area projection (both locate land).
+        """
         led = state.ledger()
         s = led.status(at or dt.date.today())
-        return {"programme": state.store.programme().name, **s.to_dict()}
+        out = {"programme": state.store.programme().name, **s.to_dict()}
+        if user is None:
+            out = public_figures(out)
+            out["outside_release_count"] = len(s.outside_release_ids)
+            out["area_method"] = ("union areas in a Lambert azimuthal equal-area projection "
+                                  "centred on the data (the centre is shown to signed-in users)")
+        return out
 
     @app.get("/api/series", tags=["figures"])
     def get_series(freq: Literal["year", "month"] = "year", start: DateQ = None,
@@ -438,31 +709,36 @@ def create_app(settings: Settings) -> FastAPI:
         first = start or led.first_day or dt.date.today()
         last = end or dt.date.today()
         if last < first:
-            raise InputError("end must not be before start")
+            raise InputError("end must not be before start", argument="end")
         if (last.year - first.year) > 200:
-            raise InputError("a series may span at most 200 years")
+            raise InputError("a series may span at most 200 years", argument="start")
         df = led.series(period_ends(first, last, freq))
         df["date"] = df["date"].map(lambda d: d.isoformat())
         return df.to_dict(orient="records")  # type: ignore[return-value]
 
     @app.get("/api/deadlines", tags=["figures"])
-    def get_deadlines(meeting: DateQ = None) -> dict[str, Any]:
-        """Article 4 deadlines; with a meeting date, the latest filing date."""
+    def get_deadlines(user: OptionalUser, meeting: DateQ = None) -> dict[str, Any]:
+        """Article 4 deadlines; with a meeting date, the latest filing date.
+
+        Anonymous callers get no hazard ids (regions only).
+        """
         from planner.deadlines import deadline_report
 
-        return deadline_report(state.store.programme(), meeting).to_dict()
+        out = deadline_report(state.store.programme(), meeting).to_dict()
+        return out if user is not None else public_figures(out)
 
     @app.get("/api/forecast", tags=["figures"])
     def get_forecast(as_of: DateQ = None, window_years: Annotated[int | None, Query(
                          ge=1, le=100)] = None,
                      draws: Annotated[int, Query(ge=100, le=20_000)] = 10_000,
-                     seed: Annotated[int, Query(ge=0, le=2**31)] = 20111) -> dict[str, Any]:
+                     seed: Annotated[int, Query(ge=0, le=2**31)] = 20111,
+                     user: OptionalUser = None) -> dict[str, Any]:
         """Completion forecast (historical bootstrap) with method and assumptions."""
         from planner.forecast import Scenario, forecast
 
         f = forecast(state.ledger(), state.store.programme(),
                      Scenario(window_years=window_years, draws=draws, seed=seed), as_of=as_of)
-        return f.to_dict()
+        return f.to_dict() if user is not None else public_figures(f.to_dict())
 
     # -- documents and plans (viewers) ------------------------------------------------------
     @app.get("/api/extension-request", tags=["documents"], response_class=Response)
@@ -544,7 +820,9 @@ def create_app(settings: Settings) -> FastAPI:
         return response
 
     @app.post("/logout", include_in_schema=False)
-    def logout() -> Response:
+    def logout(request: Request, csrf: Annotated[str | None, Form(max_length=128)] = None
+               ) -> Response:
+        _form_token_ok(request, csrf)
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(COOKIE)
         return response
@@ -554,19 +832,25 @@ def create_app(settings: Settings) -> FastAPI:
         return _page(request, "upload.html", "upload", user, max_mb=f"{settings.max_upload_mb:g}")
 
     @app.post("/upload", response_class=HTMLResponse, include_in_schema=False)
-    def upload_form(request: Request, user: Editor, file: Annotated[UploadFile, File()],
+    async def upload_form(request: Request, user: Editor, file: Annotated[UploadFile, File()],
                     layer: Annotated[Literal["hazards", "releases"], Form()] = "hazards",
-                    crs: Crs = None) -> HTMLResponse:
+                    crs: Crs = None,
+                    csrf: Annotated[str | None, Form(max_length=128)] = None) -> HTMLResponse:
+        _form_token_ok(request, csrf)
         max_mb = f"{settings.max_upload_mb:g}"
         try:
-            result, name = _ingest_upload(layer, file, crs, {})
+            result, name = await _ingest_upload(layer, file, crs, {})
         except ValidationError as exc:
             return _page(request, "upload.html", "upload", user, 422, max_mb=max_mb,
                          error=f"{exc.source}: every problem is listed below; fix them and "
                                "upload again.", problems=exc.problems)
         except PlannerError as exc:
-            return _page(request, "upload.html", "upload", user, status_for(exc),
-                         max_mb=max_mb, error=str(exc), problems=[])
+            field = error_field(exc)
+            page = _page(request, "upload.html", "upload", user, status_for(exc),
+                         max_mb=max_mb, error=str(exc), problems=[], field=field,
+                         field_label=FIELD_LABELS.get(field or "", field))
+            page.headers.update(error_headers(exc))
+            return page
         return _page(request, "upload.html", "upload", user, 201, max_mb=max_mb,
                      result=_import_out(result, name), problems=result.problems)
 
@@ -623,6 +907,38 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok", "imports": state.store.version()[0]}
 
     return app
+
+
+def _stop_uploads_on_signals(uploads: UploadWorkers) -> Callable[[], None]:
+    """On SIGTERM/SIGINT, kill the upload workers at once, then let the server stop as usual.
+
+    The server (uvicorn) waits for requests in progress before it stops; killing the workers
+    first ends each upload at once with "stopping, send it again", so the server exits within
+    moments rather than after the longest upload. Returns a function that restores the
+    handlers. Does nothing outside the main thread (signals cannot be caught there).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous: dict[int, Any] = {}
+
+    def handler(sig: int, frame: Any) -> None:
+        uploads.close()
+        before = previous.get(sig)
+        if callable(before):
+            before(sig, frame)
+        elif before == signal.SIG_DFL:
+            signal.signal(sig, signal.SIG_DFL)
+            signal.raise_signal(sig)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.getsignal(sig)
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, before in previous.items():
+            if signal.getsignal(sig) is handler:
+                signal.signal(sig, before)
+    return restore
 
 
 def _as_date(value: Any) -> dt.date | None:

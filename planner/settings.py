@@ -41,6 +41,18 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list,
                                     description="Origins allowed to call the API from a browser.")
     geojson_page_max: int = Field(10_000, gt=0, description="Most features per GeoJSON page.")
+    max_upload_seconds: float = Field(
+        120.0, gt=0, description="Longest time one upload may be read, checked and written "
+                                 "[s]; past it the import is stopped and nothing lands.")
+    upload_workers: int = Field(2, gt=0, description="Uploads imported at once (each in a "
+                                                     "worker process of its own).")
+    upload_dir: str | None = Field(None, description="Where uploads are spooled (default: the "
+                                                     "system temporary directory).")
+    trusted_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host:port) whose pages may post forms with the sign-in "
+                    "cookie besides the service's own, e.g. its public URL behind a proxy "
+                    "that rewrites Host.")
 
     @property
     def max_upload_bytes(self) -> int:

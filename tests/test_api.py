@@ -356,7 +356,29 @@ def test_20_concurrent_uploads_of_one_file_land_once(server: str, tokens: dict[s
 
 
 # -- fuzzing the OpenAPI schema ---------------------------------------------------------------
-def test_schema_fuzzing_finds_no_server_error(api_store: Path, tokens: dict[str, str]) -> None:
+#: Dates at and past the edges of what Python and the treaty arithmetic handle.
+BOUNDARY_DATES = ("0001-01-01", "0001-12-31", "1899-12-31", "1900-01-01", "2199-12-31",
+                  "2200-01-01", "9998-12-31", "9999-12-31", "2011-08-01", "2024-02-29")
+
+
+@pytest.fixture
+def boundary_dates() -> Iterator[None]:
+    """Make schemathesis draw ``format: date`` values mostly from :data:`BOUNDARY_DATES`."""
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import strategies as st
+
+    schemathesis.openapi.format("date", st.one_of(
+        st.sampled_from(BOUNDARY_DATES), st.dates().map(lambda d: d.isoformat())))
+    try:
+        yield
+    finally:
+        from schemathesis.specs.openapi import unregister_string_format
+
+        unregister_string_format("date")
+
+
+def test_schema_fuzzing_finds_no_server_error(api_store: Path, tokens: dict[str, str],
+                                              boundary_dates: None) -> None:
     schemathesis = pytest.importorskip("schemathesis")
     from hypothesis import HealthCheck, given, settings
 
@@ -364,24 +386,29 @@ def test_schema_fuzzing_finds_no_server_error(api_store: Path, tokens: dict[str,
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     failures: list[str] = []
     calls: list[str] = []
-    headers = auth(tokens, "admin")
+    dates: set[str] = set()
     for result in schema.get_all_operations():
         operation = result.ok()
         if operation.method.upper() == "DELETE":
             continue   # would delete the test users
+        # figures are open to anonymous callers: fuzz them both ways
+        who = ("admin", "anonymous") if operation.method.upper() == "GET" else ("admin",)
+        for role in who:
+            @given(case=operation.as_strategy())
+            @settings(max_examples=15, deadline=None, database=None,
+                      suppress_health_check=list(HealthCheck))
+            def run(case: Any) -> None:
+                response = case.call(headers=auth(tokens, role), timeout=120)  # noqa: B023
+                calls.append(f"{case.method} {case.path}")
+                dates.update(v for v in (case.query or {}).values() if v in BOUNDARY_DATES)
+                if response.status_code >= 500 or b"Traceback" in response.content:
+                    failures.append(f"{case.method} {case.formatted_path} {case.query}: "
+                                    f"{response.status_code} {response.content[:200]!r}")
 
-        @given(case=operation.as_strategy())
-        @settings(max_examples=15, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
-        def run(case: Any) -> None:
-            response = case.call(headers=headers, timeout=120)
-            calls.append(f"{case.method} {case.path}")
-            if response.status_code >= 500:
-                failures.append(f"{case.method} {case.formatted_path}: {response.status_code}")
-
-        run()
+            run()
     assert failures == []
     assert len(set(calls)) >= 10 and len(calls) >= 100   # the fuzzing really ran
+    assert {"0001-01-01", "9999-12-31"} <= dates          # and reached the edges
 
 
 # -- the upload page in a real browser ---------------------------------------------------------
