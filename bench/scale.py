@@ -80,7 +80,7 @@ def run_engine(engine: str, location: str, workers: int) -> dict[str, object]:
         import sqlalchemy as sa
 
         from planner.accounting.sql import ledger_in_database
-        from planner.postgis import PostGISStore
+        from planner.store.postgis import PostGISStore
 
         assert isinstance(store, PostGISStore)
         ledger = ledger_in_database(store, sessions=workers)

@@ -438,7 +438,7 @@ class _State:
         self.settings = settings
         self.store: Store = open_store(settings.store)
         if settings.engine == "postgis":
-            from planner.postgis import PostGISStore
+            from planner.store.postgis import PostGISStore
 
             if not isinstance(self.store, PostGISStore):
                 raise InputError("PLANNER_ENGINE=postgis builds the ledger inside a PostGIS "

@@ -163,7 +163,7 @@ def _postgis_copy(store: Store) -> Store:
 
 def test_database_ledger_equals_single_process(demo_store: Store) -> None:
     from planner.accounting.sql import ledger_in_database
-    from planner.postgis import PostGISStore
+    from planner.store.postgis import PostGISStore
 
     pg = _postgis_copy(demo_store)
     assert isinstance(pg, PostGISStore)
@@ -211,7 +211,7 @@ def test_database_ledger_measures_failed_overlaps_again(
     import sqlalchemy as sa
 
     from planner.accounting.sql import ledger_in_database
-    from planner.postgis import PostGISStore
+    from planner.store.postgis import PostGISStore
 
     case = json.loads((DATA / "postgis_overlay_failure.json").read_text())
     frames = [gpd.GeoDataFrame(
@@ -222,7 +222,7 @@ def test_database_ledger_measures_failed_overlaps_again(
     pg = _postgis_copy(fill_store(make_store(crs=case["crs"], eif=D.fromisoformat(case["eif"])),
                                   *frames))
     assert isinstance(pg, PostGISStore)
-    with caplog.at_level(logging.WARNING, logger="planner.postgis"):
+    with caplog.at_level(logging.WARNING, logger="planner.store.postgis"):
         in_db = ledger_in_database(pg)
     # the projection of the whole programme, so GEOS gets the very coordinates that failed
     assert in_db.crs.srs == case["equal_area_crs"]

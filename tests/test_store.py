@@ -138,9 +138,9 @@ def test_copy_gpkg_to_postgis_and_back_is_lossless(demo_store: Store, tmp_path: 
 
 
 def test_postgis_users_version_and_missing_store() -> None:
-    from planner.postgis import PostGISStore
     from planner.programme import Programme
     from planner.store import create_store
+    from planner.store.postgis import PostGISStore
     from planner.users import add_user, authenticate
 
     url = _postgis_url()

@@ -215,7 +215,7 @@ def test_a_writer_queued_behind_planner_writers_past_its_wait_gets_store_busy(
 def test_the_write_transaction_never_calls_python_per_row(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The R-tree triggers' ST_* functions are Python: one GIL wait per call under load."""
-    import planner.store as store_module
+    import planner.store.gpkg as store_module
 
     calls: list[str] = []
     register = store_module._register_st_functions
@@ -249,7 +249,7 @@ def test_the_rtree_trigger_is_kept_for_other_writers(tmp_path: Path) -> None:
     con.close()
     assert after == before and after is not None
     # another program appends a feature with plain SQL: the trigger indexes it
-    from planner.store import _gpkg_blob, _register_st_functions
+    from planner.store.gpkg import _gpkg_blob, _register_st_functions
 
     g = shapely.MultiPolygon([sq(90_000, 0)])
     with sqlite3.connect(path) as con:

@@ -24,7 +24,7 @@ def ledger_with(store: Store, engine: str = "single", *, workers: int = 2,
 
     ``single`` is :func:`planner.accounting.ledger_from_store`; ``dask`` is
     :func:`ledger_partitioned` on a local cluster of ``workers`` processes; ``postgis`` is
-    :func:`planner.postgis.ledger_in_database` with ``workers`` sessions (PostGIS stores only).
+    :func:`planner.accounting.sql.ledger_in_database` with ``workers`` sessions (PostGIS only).
 
     Examples
     --------
@@ -40,7 +40,7 @@ def ledger_with(store: Store, engine: str = "single", *, workers: int = 2,
         return ledger_partitioned(store, workers=workers, progress=progress)
     if engine == "postgis":
         from planner.accounting.sql import ledger_in_database
-        from planner.postgis import PostGISStore
+        from planner.store.postgis import PostGISStore
 
         if not isinstance(store, PostGISStore):
             raise InputError("the postgis engine runs inside a PostGIS store; give a "

@@ -30,7 +30,7 @@ from planner.accounting.ledger import Ledger
 from planner.accounting.pieces import _CRUMB_M2, _GRID_M
 from planner.accounting.rows import ROWS_META, ledger_from_rows, ledger_inputs
 from planner.errors import InputError
-from planner.postgis import PostGISStore
+from planner.store.postgis import PostGISStore
 
 # -- accounting inside the database ------------------------------------------------------------
 # Each step: (what the user is told, SQL, whether it runs in slices on several sessions).

@@ -1,7 +1,7 @@
 """The server store: one programme in a PostgreSQL/PostGIS database.
 
 Selected by a URL (``postgresql://user@host:port/dbname``) wherever a store is asked for.
-The schema is created and upgraded by Alembic migrations (``planner/migrations``); geometries
+The schema is created and upgraded by Alembic migrations (``planner/store/migrations``); geometries
 are MULTIPOLYGONs in the programme's CRS (its EPSG code is the SRID) with GiST indexes. Like
 the GeoPackage store, one import — features and its ``imports`` row — is one transaction, and
 the UNIQUE sha256 and ids make racing imports land exactly once.
@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from planner.errors import DuplicateImportError, InputError, StoreError, StoreNotFoundError
 from planner.layers import COLUMNS, ID_COLUMN, LayerName
 from planner.programme import Programme
-from planner.store import (
+from planner.store.base import (
     ImportRecord,
     _columns_of,
     attribute_frame,

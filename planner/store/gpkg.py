@@ -24,10 +24,9 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -42,124 +41,40 @@ from planner.errors import (
     StoreError,
     StoreNotFoundError,
 )
-from planner.layers import COLUMNS, ID_COLUMN, Column, LayerName
+from planner.layers import COLUMNS, ID_COLUMN, LayerName
 from planner.programme import Programme
+from planner.store.base import ImportRecord, _columns_of, attribute_frame, frame_from_rows, sql_rows
 
 log = logging.getLogger(__name__)
+
+
 log.addHandler(logging.NullHandler())
 
 
-@dataclass(frozen=True)
-class ImportRecord:
-    """What the store remembers of one ingested file."""
-
-    layer: str
-    file_name: str
-    sha256: str
-    crs_read: str | None
-    crs_given: str | None
-    rows: int
-    warnings: list[str]
-    imported_at: dt.datetime
-    import_id: int | None = None   # set only when copying a store, to keep its history
-
-
-class Store(Protocol):
-    """What every store back end offers. Core code depends on this and nothing else."""
-
-    location: str
-
-    def programme(self) -> Programme:
-        """The programme settings."""
-        ...
-
-    def set_settings(self, settings: dict[str, Any]) -> None:
-        """Replace the programme's free-form settings (extensions, overrides)."""
-        ...
-
-    def read(self, layer: LayerName, crs: pyproj.CRS | None = None,
-             import_id: int | None = None) -> gpd.GeoDataFrame:
-        """All features of ``hazards`` or ``releases``, in the store CRS or in ``crs``.
-
-        With ``crs`` the geometries are reprojected as they are read, so a large layer is
-        never held twice. With ``import_id``, only the features of that import.
-        """
-        ...
-
-    def attributes(self, layer: LayerName, columns: Sequence[str]) -> pd.DataFrame:
-        """Some attribute columns of every feature, without geometry, in store order.
-
-        The frame also has ``row`` (the feature's key in the store, increasing in store
-        order) and its bounding box ``minx``, ``miny``, ``maxx``, ``maxy`` in the store CRS:
-        what a partitioned computation needs to plan its tiles without reading geometry.
-        """
-        ...
-
-    def read_window(self, layer: LayerName, bounds: tuple[float, float, float, float],
-                    crs: pyproj.CRS | None = None) -> gpd.GeoDataFrame:
-        """The features whose bounding box meets ``bounds`` (store CRS), with ``row``.
-
-        Uses the spatial index; may return a few features just outside (the index stores
-        rounded boxes), never fewer. Ordered by ``row``; reprojected to ``crs`` if given.
-        """
-        ...
-
-    def imports(self) -> pd.DataFrame:
-        """One row per imported file."""
-        ...
-
-    def find_import(self, sha256: str) -> dict[str, Any] | None:
-        """The import record of a file already imported, else None."""
-        ...
-
-    def ids(self, layer: LayerName) -> set[str]:
-        """Ids already used in a layer."""
-        ...
-
-    def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord) -> int:
-        """Add the features of one file and its import record, all or nothing.
-
-        Returns the new ``import_id``.
-        """
-        ...
-
-    def add_user(self, name: str, role: str, token_sha256: str) -> None:
-        """Record a user of the web service with the hash of their token."""
-        ...
-
-    def users(self) -> list[dict[str, Any]]:
-        """Users (name, role, created_at); never their token hashes."""
-        ...
-
-    def user_by_token(self, token_sha256: str) -> dict[str, Any] | None:
-        """The user whose token has this hash, else None."""
-        ...
-
-    def remove_user(self, name: str) -> bool:
-        """Remove a user; False if there was none of that name."""
-        ...
-
-    def version(self) -> tuple[int, int]:
-        """Changes whenever features are added: (number of imports, last import id)."""
-        ...
-
-
-# --------------------------------------------------------------------------- GeoPackage
-
 _GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
+
+
 _GPKG_USER_VERSION = 10200
+
 
 _SQL_TYPES = {"text": "TEXT", "date": "DATE", "bool": "BOOLEAN", "int": "INTEGER",
               "float": "DOUBLE"}
 
+
 _IMPORT_COLUMNS = ("layer", "file_name", "sha256", "crs_read", "crs_given", "rows",
                    "warnings", "imported_at")
 
+
 _READ_CHUNK = 20_000
+
+
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+
 
 #: How long a writer waits for the others before :class:`StoreBusyError` (seconds).
 DEFAULT_WRITE_WAIT = 120.0
+
+
 #: Rows written by one SQL statement in :meth:`GeoPackageStore.add` (see there).
 _WRITE_BATCH = 5_000
 
@@ -209,6 +124,8 @@ class _FairLock:
 
 
 _GATES: dict[str, _FairLock] = {}
+
+
 _GATES_LOCK = threading.Lock()
 
 
@@ -829,175 +746,3 @@ class GeoPackageStore:
             "max(coalesce(max_y, :d), :d), last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
             "WHERE table_name = :t",
             {"a": float(b[0]), "b": float(b[1]), "c": float(b[2]), "d": float(b[3]), "t": layer})
-
-
-def frame_from_rows(layer: LayerName, batches: Iterable[Sequence[Any]],
-                    wkb_of: Callable[[Any], bytes], source: pyproj.CRS,
-                    crs: pyproj.CRS | None = None,
-                    plain: Callable[[Any], Any] = lambda v: v,
-                    with_row: bool = False) -> gpd.GeoDataFrame:
-    """A layer's GeoDataFrame from batches of rows ``(geometry, *columns)`` of any back end.
-
-    Batch by batch, so that only one batch of raw rows is alive at a time; with ``crs`` each
-    batch is reprojected as it comes, so a large layer is never held twice. With
-    ``with_row`` each row ends with the feature's store key, returned as column ``row``.
-    """
-    columns = COLUMNS[layer] + ((Column("row", "int"),) if with_row else ())
-    target = source if crs is None else pyproj.CRS.from_user_input(crs)
-    reproject = not pyproj.CRS.from_user_input(source).is_exact_same(target)
-    chunks: list[np.ndarray] = []
-    values: list[list[Any]] = [[] for _ in columns]
-    for rows in batches:
-        chunk = shapely.from_wkb([wkb_of(r[0]) for r in rows])
-        if reproject:
-            chunk = np.asarray(gpd.GeoSeries(chunk, crs=source).to_crs(target).values)
-        chunks.append(chunk)
-        for i, column_values in enumerate(values):
-            column_values.extend(plain(r[i + 1]) for r in rows)
-    geoms: Any = np.concatenate(chunks) if chunks else []
-    data = {c.name: _column_values(c, v) for c, v in zip(columns, values, strict=True)}
-    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=target), crs=target)
-
-
-def _columns_of(layer: LayerName, names: Sequence[str]) -> list[Column]:
-    known = {c.name: c for c in COLUMNS[layer]}
-    missing = [n for n in names if n not in known]
-    if missing:
-        raise InputError(f"{layer} have no column(s) {', '.join(missing)}; use "
-                         f"{', '.join(known)}")
-    return [known[n] for n in names]
-
-
-def attribute_frame(columns: Sequence[Column], rows: Sequence[Any], boxes: np.ndarray,
-                    values: Sequence[list[Any]]) -> pd.DataFrame:
-    """The frame :meth:`Store.attributes` returns, from raw values of any back end."""
-    df = pd.DataFrame({"row": np.asarray(rows, dtype=np.int64),
-                       "minx": boxes[:, 0], "miny": boxes[:, 1],
-                       "maxx": boxes[:, 2], "maxy": boxes[:, 3]})
-    for c, v in zip(columns, values, strict=True):
-        df[c.name] = _column_values(c, v)
-    return df
-
-
-def sql_rows(columns: Sequence[Column], features: pd.DataFrame, import_id: int
-             ) -> list[tuple[Any, ...]]:
-    """The attribute values of each feature as SQL values, column by column (fast)."""
-    values = [[import_id] * len(features) if c.name == "import_id"
-              else [_sql_value(c, v) for v in features[c.name].tolist()] for c in columns]
-    return list(zip(*values, strict=True)) if values else []
-
-
-def _sql_value(column: Column, v: Any) -> Any:
-    if v is None or (not isinstance(v, str) and pd.isna(v)):
-        return None
-    if column.kind == "date":
-        return pd.Timestamp(v).date().isoformat()
-    if column.kind == "bool":
-        return int(bool(v))
-    if column.kind == "int":
-        return int(v)
-    if column.kind == "float":
-        return float(v)
-    return str(v)
-
-
-def _column_values(column: Column, values: list[Any]) -> Any:
-    if column.kind == "date":
-        return pd.to_datetime(pd.Series(values, dtype="object"), format="ISO8601")
-    if column.kind == "bool":
-        return pd.Series(values, dtype="object").astype(bool)
-    if column.kind == "int":
-        return pd.array(values, dtype="Int64")
-    if column.kind == "float":
-        return pd.array(values, dtype="Float64")
-    return pd.Series(values, dtype="object")
-
-
-def create_store(location: str | Path, programme: Programme) -> Store:
-    """Create a new, empty store for a programme.
-
-    Parameters
-    ----------
-    location : str or Path
-        Path of a ``.gpkg`` file that does not exist yet, or the ``postgresql://`` URL of an
-        empty PostGIS database.
-    programme : Programme
-        The settings to keep in it.
-
-    Raises
-    ------
-    StoreError
-        If the file exists already.
-    """
-    from planner.postgis import create_postgis_store, is_postgis_url
-
-    if is_postgis_url(location):
-        return create_postgis_store(str(location), programme)
-    path = Path(location)
-    if path.exists():
-        raise StoreError(f"{path}: already exists. Choose another name, or delete the file "
-                         "if you really mean to start again.")
-    if path.suffix.lower() != ".gpkg":
-        raise StoreError(f"{path}: a GeoPackage store must end in .gpkg")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ddl, rows, _ = _schema_sql(programme.pyproj_crs)
-    con = sqlite3.connect(path, isolation_level=None)
-    try:
-        _register_st_functions(con)
-        con.execute(f"PRAGMA application_id = {_GPKG_APPLICATION_ID}")
-        con.execute(f"PRAGMA user_version = {_GPKG_USER_VERSION}")
-        con.execute("BEGIN")
-        for stmt in ddl:
-            con.execute(stmt)
-        for stmt, params in rows:
-            con.execute(stmt, params)
-        settings = {"name": programme.name, "eif": programme.eif.isoformat(),
-                    "crs": programme.pyproj_crs.to_string(), "settings": programme.settings}
-        con.executemany("INSERT INTO programme (key, value) VALUES (?, ?)",
-                        [(k, json.dumps(v)) for k, v in settings.items()])
-        con.execute("COMMIT")
-    except BaseException:
-        con.close()
-        path.unlink(missing_ok=True)
-        raise
-    con.close()
-    return GeoPackageStore(path)
-
-
-def open_store(location: str | Path) -> Store:
-    """Open an existing store: a ``.gpkg`` path or a ``postgresql://`` URL (PostGIS)."""
-    from planner.postgis import PostGISStore, is_postgis_url
-
-    if is_postgis_url(location):
-        return PostGISStore(str(location))
-    return GeoPackageStore(location)
-
-
-def copy_store(source: Store, target_location: str | Path, *,
-               progress: Callable[[str], None] | None = None) -> Store:
-    """Copy a programme into a new store (GeoPackage ⇄ PostGIS), import by import.
-
-    Import by import, so memory holds one import's features at a time. Everything is
-    kept: settings, every import record (id, file name, sha256, CRS, warnings,
-    time) and every feature with its attributes, in the same order. Users and their tokens are
-    not copied: create them again on the target.
-    """
-    target = create_store(target_location, source.programme())
-    imports = source.imports()
-    for row in imports.to_dict(orient="records"):
-        r: dict[str, Any] = {str(k): v for k, v in row.items()}
-        layer: LayerName = "hazards" if r["layer"] == "hazards" else "releases"
-        # one import at a time, so that copying a large programme never holds it all
-        part = source.read(layer, import_id=int(r["import_id"]))
-        warnings = r["warnings"] if isinstance(r["warnings"], list) else json.loads(
-            r["warnings"] or "[]")
-        record = ImportRecord(layer=layer, file_name=str(r["file_name"]),
-                              sha256=str(r["sha256"]), crs_read=r["crs_read"],
-                              crs_given=r["crs_given"], rows=int(r["rows"]),
-                              warnings=list(warnings),
-                              imported_at=dt.datetime.fromisoformat(str(r["imported_at"])),
-                              import_id=int(r["import_id"]))
-        target.add(layer, part, record)
-        if progress is not None:
-            progress(f"import {r['import_id']}: {len(part)} {layer} from {r['file_name']}")
-    return target

@@ -1,1 +1,0 @@
-"""Alembic migrations of the PostGIS store (run by :mod:`planner.postgis`)."""
