@@ -53,8 +53,8 @@ def build_store(path: Path, n: int) -> None:
 
 
 def serve(store: Path, port: int) -> subprocess.Popen[bytes]:
-    code = ("import uvicorn; from planner.api import create_app; "
-            "from planner.settings import Settings; "
+    code = ("import uvicorn; from planner.web.app import create_app; "
+            "from planner.web.settings import Settings; "
             f"uvicorn.run(create_app(Settings(store={str(store)!r})), host='127.0.0.1', "
             f"port={port}, log_level='warning')")
     proc = subprocess.Popen([sys.executable, "-c", code])
@@ -133,7 +133,7 @@ def main() -> None:
     import httpx
 
     from planner.store import open_store
-    from planner.users import add_user
+    from planner.web.users import add_user
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

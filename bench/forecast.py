@@ -35,11 +35,11 @@ AS_OF = dt.date(2024, 12, 31)
 def measure(n: int, draws: int) -> str:
     """One row of the table for a programme of ``n`` hazards."""
     from planner.accounting import build_ledger, period_ends
-    from planner.documents import to_docx
-    from planner.extension import request_document, request_figures
-    from planner.forecast import CapacityLine, Scenario, forecast, release_history
+    from planner.documents.model import to_docx
     from planner.programme import Programme
     from planner.synthetic import SyntheticSpec, synthetic_programme
+    from planner.treaty.extension import request_document, request_figures
+    from planner.treaty.forecast import CapacityLine, Scenario, forecast, release_history
 
     spec = SyntheticSpec(n_hazards=n, seed=7)
     hazards, releases = synthetic_programme(spec)

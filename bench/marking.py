@@ -19,8 +19,8 @@ from pathlib import Path
 
 def measure(n: int, folder: Path) -> str:
     """One row of the table for a programme of ``n`` hazards."""
-    from planner import exports
-    from planner.marking import marking_plan, remaining_hazards
+    from planner.field import exports
+    from planner.field.marking import marking_plan, remaining_hazards
     from planner.synthetic import SyntheticSpec, synthetic_programme
 
     hazards, releases = synthetic_programme(SyntheticSpec(n_hazards=n, seed=7))

@@ -20,12 +20,12 @@ import pytest
 from fastapi.testclient import TestClient
 from shapely import box
 
-from planner.api import create_app, safe_file_name, status_for
 from planner.demo import default_data_dir
 from planner.errors import ValidationError
-from planner.settings import Settings
 from planner.store import Store, open_store
-from planner.users import add_user
+from planner.web.app import create_app, safe_file_name, status_for
+from planner.web.settings import Settings
+from planner.web.users import add_user
 
 DATA = default_data_dir()
 SHP_ZIP = DATA / "hazards_baseline_survey.zip"

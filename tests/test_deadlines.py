@@ -6,7 +6,9 @@ import datetime as dt
 
 import pytest
 
-from planner.deadlines import (
+from planner.errors import InputError
+from planner.programme import Programme
+from planner.treaty.deadlines import (
     EIF_GROUP,
     Extension,
     add_months,
@@ -18,8 +20,6 @@ from planner.deadlines import (
     record_extension,
     record_hostilities,
 )
-from planner.errors import InputError
-from planner.programme import Programme
 
 D = dt.date
 

@@ -14,18 +14,17 @@ import pytest
 from PIL import Image
 
 from planner.accounting import Ledger, build_ledger, status_direct
-from planner.documents import BLANK_MARK, Document, Paragraph, write_document
+from planner.documents.model import BLANK_MARK, Document, Paragraph, write_document
 from planner.errors import InputError
-from planner.extension import (
-    article7_document,
-    article7_figures,
+from planner.programme import Programme
+from planner.store import Store
+from planner.treaty.article7 import article7_document, article7_figures
+from planner.treaty.extension import (
     request_document,
     request_figures,
     work_plan,
 )
-from planner.forecast import CapacityLine, Scenario, forecast, release_history
-from planner.programme import Programme
-from planner.store import Store
+from planner.treaty.forecast import CapacityLine, Scenario, forecast, release_history
 from tests.conftest import ARTEFACTS, EIF, hazards_frame, releases_frame, screenshot, sq
 
 D = dt.date

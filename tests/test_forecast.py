@@ -13,9 +13,9 @@ from shapely import box
 
 from planner.accounting import Ledger, build_ledger
 from planner.errors import InputError
-from planner.forecast import CapacityLine, Scenario, default_as_of, forecast, release_history
 from planner.programme import Programme
 from planner.store import Store
+from planner.treaty.forecast import CapacityLine, Scenario, default_as_of, forecast, release_history
 from tests.conftest import EIF, X0, Y0, hazards_frame, releases_frame, sq
 
 D = dt.date

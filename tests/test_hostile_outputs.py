@@ -26,9 +26,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.io import cells, documents, exports
-from planner.maps import programme_map, save_map
-from planner.marking import marking_plan
+from planner.documents import model as documents
+from planner.field import exports
+from planner.field.maps import programme_map, save_map
+from planner.field.marking import marking_plan
+from planner.io import cells
 from tests.conftest import hazards_frame, releases_frame, sq
 
 BACKTICK = "H-1`+alert(1)+`"

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from planner.maps import enclosure_png, map_html, marking_sheets_pdf, programme_map, save_map
-from planner.marking import marking_plan, remaining_hazards
+from planner.field.maps import enclosure_png, map_html, marking_sheets_pdf, programme_map, save_map
+from planner.field.marking import marking_plan, remaining_hazards
 from planner.store import Store
 from tests.conftest import ARTEFACTS
 

@@ -15,8 +15,8 @@ import shapely
 from shapely import box
 
 from planner.errors import InputError
-from planner.exports import compass, write_csv, write_gpkg, write_gpx, write_kml
-from planner.marking import (
+from planner.field.exports import compass, write_csv, write_gpkg, write_gpx, write_kml
+from planner.field.marking import (
     MarkingOptions,
     MarkingPlan,
     Prices,

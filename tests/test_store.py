@@ -141,7 +141,7 @@ def test_postgis_users_version_and_missing_store() -> None:
     from planner.programme import Programme
     from planner.store import create_store
     from planner.store.postgis import PostGISStore
-    from planner.users import add_user, authenticate
+    from planner.web.users import add_user, authenticate
 
     url = _postgis_url()
     with pytest.raises(StoreNotFoundError, match="planner init"):

@@ -19,11 +19,11 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from shapely import box
 
-from planner.api import create_app
 from planner.programme import Programme
-from planner.settings import Settings
 from planner.store import create_store, open_store
-from planner.users import add_user
+from planner.web.app import create_app
+from planner.web.settings import Settings
+from planner.web.users import add_user
 from tests.conftest import fill_store, hazards_frame, releases_frame
 
 #: Where the one hazard lies (WGS 84), and its ids; none of this may reach anonymous callers.
@@ -185,8 +185,8 @@ def test_errors_name_the_form_field(one_client: TestClient, one_hazard_store: Pa
 
 
 def test_a_busy_store_is_503_with_retry_after(one_hazard_store: Path) -> None:
-    from planner.api import status_for
     from planner.errors import StoreBusyError
+    from planner.web.app import status_for
 
     assert status_for(StoreBusyError("busy")) == 503
     app = create_app(Settings(store=str(one_hazard_store)))
@@ -215,7 +215,7 @@ def test_internal_errors_show_an_id_and_nothing_else(one_hazard_store: Path,
     def crash() -> None:
         raise RuntimeError("cannot open /srv/secret/internal/path.gpkg")
 
-    with TestClient(app) as c, caplog.at_level(logging.ERROR, logger="planner.api"):
+    with TestClient(app) as c, caplog.at_level(logging.ERROR, logger="planner.web.app"):
         r = c.get("/api/crash-for-test")
         page = c.get("/crash-for-test", headers={"Accept": "text/html"})
     assert r.status_code == 500 and page.status_code == 500
@@ -243,7 +243,7 @@ def _geojson(hazard_id: str, dy: float = 0.0) -> bytes:
 def test_cookie_posts_need_this_origin_and_the_form_token(one_client: TestClient,
                                                           one_hazard_store: Path,
                                                           editor_token: str) -> None:
-    from planner.api import csrf_token
+    from planner.web.app import csrf_token
 
     own = "http://testserver"
     before = open_store(one_hazard_store).version()
@@ -448,7 +448,7 @@ def test_upload_folders_left_by_a_dead_server_are_removed_at_start(
     import subprocess
     import sys
 
-    from planner.web_uploads import FOLDER_PREFIX
+    from planner.web.uploads import FOLDER_PREFIX
 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
@@ -497,7 +497,7 @@ def test_sigterm_during_an_upload_stops_planner_serve_within_seconds(tmp_path: P
            "PLANNER_MAX_UPLOAD_SECONDS": "600",
            "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     server = subprocess.Popen(
-        [sys.executable, "-c", "from planner.cli import app; app()", "serve", "--store",
+        [sys.executable, "-c", "from planner.cli.app import app; app()", "serve", "--store",
          str(path), "--port", str(port)], env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

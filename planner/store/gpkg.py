@@ -386,6 +386,7 @@ class GeoPackageStore:
     Examples
     --------
     >>> import tempfile, datetime as dt
+    >>> from planner.store import create_store
     >>> path = Path(tempfile.mkdtemp()) / "demo.gpkg"
     >>> store = create_store(path, Programme("Demo", dt.date(2011, 8, 1), "EPSG:32648"))
     >>> store.programme().eif, len(store.read("hazards"))

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from planner.forecast import Forecast
+from planner.treaty.forecast import Forecast
 
 
 def burndown_png(history: pd.DataFrame, forecast: Forecast, *,

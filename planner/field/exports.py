@@ -30,8 +30,8 @@ import pyogrio
 import shapely
 
 from planner.areas import WGS84
+from planner.field.marking import MarkingPlan
 from planner.io import cells
-from planner.marking import MarkingPlan
 
 ARROW_ICON = "http://maps.google.com/mapfiles/kml/shapes/arrow.png"
 KML_NS = "http://www.opengis.net/kml/2.2"

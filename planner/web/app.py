@@ -4,7 +4,7 @@ A thin layer over the library: every endpoint calls the same functions as the CL
 with ``planner serve --store S``; the OpenAPI description is at ``/docs`` and
 ``/openapi.json``.
 
-Access (:mod:`planner.users`): anonymous callers get aggregate figures only (status, series,
+Access (:mod:`planner.web.users`): anonymous callers get aggregate figures only (status, series,
 deadlines, forecast); ``viewer`` tokens also read geometry, maps and documents; ``editor``
 tokens upload; ``admin`` tokens manage users. Tokens come as ``Authorization: Bearer TOKEN``
 or, for the pages, as a cookie set by the sign-in form (HttpOnly, SameSite=Strict). The check
@@ -65,10 +65,9 @@ from planner.errors import (
 )
 from planner.ingest import IngestOptions, parse_date
 from planner.layers import LayerName
-from planner.settings import Settings
 from planner.store import Store, open_store
-from planner.users import ROLES, Role, User, add_user, authenticate, require
-from planner.web_uploads import (
+from planner.web.settings import Settings
+from planner.web.uploads import (
     UploadJob,
     UploadOutcome,
     UploadWorkers,
@@ -76,6 +75,7 @@ from planner.web_uploads import (
     remove_stale_folders,
     upload_root,
 )
+from planner.web.users import ROLES, Role, User, add_user, authenticate, require
 
 #: Exception class → HTTP status; the most specific class in an exception's MRO wins.
 ERROR_STATUS: dict[type[Exception], int] = {
@@ -722,7 +722,7 @@ def create_app(settings: Settings) -> FastAPI:
 
         Anonymous callers get no hazard ids (regions only).
         """
-        from planner.deadlines import deadline_report
+        from planner.treaty.deadlines import deadline_report
 
         out = deadline_report(state.store.programme(), meeting).to_dict()
         return out if user is not None else public_figures(out)
@@ -734,7 +734,7 @@ def create_app(settings: Settings) -> FastAPI:
                      seed: Annotated[int, Query(ge=0, le=2**31)] = 20111,
                      user: OptionalUser = None) -> dict[str, Any]:
         """Completion forecast (historical bootstrap) with method and assumptions."""
-        from planner.forecast import Scenario, forecast
+        from planner.treaty.forecast import Scenario, forecast
 
         f = forecast(state.ledger(), state.store.programme(),
                      Scenario(window_years=window_years, draws=draws, seed=seed), as_of=as_of)
@@ -746,9 +746,9 @@ def create_app(settings: Settings) -> FastAPI:
                               years: Annotated[int | None, Query(ge=0, le=5)] = None,
                               as_of: DateQ = None) -> Response:
         """The draft extension request as DOCX, HTML or Markdown (figures only, no map)."""
-        from planner.documents import to_docx, to_html, to_markdown
-        from planner.extension import request_document, request_figures
-        from planner.forecast import forecast, release_history
+        from planner.documents.model import to_docx, to_html, to_markdown
+        from planner.treaty.extension import request_document, request_figures
+        from planner.treaty.forecast import forecast, release_history
 
         led, programme = state.ledger(), state.store.programme()
         f = forecast(led, programme, as_of=as_of)
@@ -768,8 +768,8 @@ def create_app(settings: Settings) -> FastAPI:
                          region: Annotated[str | None, Query(max_length=100)] = None
                          ) -> Response:
         """A marking and fencing plan of what remains (default options) as a field file."""
-        from planner import exports
-        from planner.marking import marking_plan, remaining_hazards, select_hazards
+        from planner.field import exports
+        from planner.field.marking import marking_plan, remaining_hazards, select_hazards
 
         left = remaining_hazards(state.store.read("hazards"), state.store.read("releases"),
                                  at or dt.date.today())
@@ -856,7 +856,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/imports/{import_id}/map", response_class=HTMLResponse, include_in_schema=False)
     def import_map(import_id: int, user: Viewer) -> HTMLResponse:
-        from planner.maps import map_html, programme_map
+        from planner.field.maps import map_html, programme_map
 
         for layer in ("hazards", "releases"):
             part = state.store.read(layer, import_id=import_id)
@@ -870,7 +870,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/map", response_class=HTMLResponse, include_in_schema=False)
     def map_page(user: Viewer) -> HTMLResponse:
-        from planner.maps import map_html, programme_map
+        from planner.field.maps import map_html, programme_map
 
         m = programme_map(state.store.read("hazards"), state.store.read("releases"),
                           title=state.store.programme().name)
@@ -878,8 +878,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/status", response_class=HTMLResponse, include_in_schema=False)
     def status_page(request: Request, user: OptionalUser, at: DateQ = None) -> HTMLResponse:
-        from planner.charts import burndown_png
-        from planner.forecast import forecast, release_history
+        from planner.documents.charts import burndown_png
+        from planner.treaty.forecast import forecast, release_history
 
         led = state.ledger()
         when = at or (led.last_day or dt.date.today())
@@ -961,7 +961,7 @@ def _wants_html(request: Request) -> bool:
 
 
 def app_from_env() -> FastAPI:
-    """The app for ``uvicorn planner.api:app_from_env --factory`` (settings from PLANNER_*)."""
+    """The app for ``uvicorn planner.web.app:app_from_env --factory`` (settings from PLANNER_*)."""
     return create_app(Settings())  # type: ignore[call-arg]
 
 

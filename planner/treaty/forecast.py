@@ -31,7 +31,10 @@ import numpy as np
 import pandas as pd
 
 from planner.accounting import Ledger, period_ends
-from planner.deadlines import (
+from planner.errors import InputError
+from planner.layers import METHODS
+from planner.programme import Programme
+from planner.treaty.deadlines import (
     MAX_EXTENSION_MONTHS,
     DeadlineGroup,
     add_months,
@@ -40,9 +43,6 @@ from planner.deadlines import (
     deadline_groups,
     group_by_name,
 )
-from planner.errors import InputError
-from planner.layers import METHODS
-from planner.programme import Programme
 
 Freq = Literal["year", "month"]
 Percentile = Literal["P10", "P50", "P90"]

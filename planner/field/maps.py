@@ -3,7 +3,7 @@
 * :func:`programme_map` builds a folium map: hazards by status, releases by method (year in
   the tooltip), and a marking plan (enclosures, fence, signs drawn as arrows turned to the way
   they face), with a layer control, a scale and a legend. :func:`save_map` writes it as **one
-  HTML file** with Leaflet inlined (``planner/static/leaflet``), so it opens without network
+  HTML file** with Leaflet inlined (``planner/field/leaflet``), so it opens without network
   except for the base-map tiles.
 * :func:`enclosure_figure` draws one enclosure for print (matplotlib): hazards, perimeter,
   fence, numbered signs with their facing, a north arrow (true north), a scale bar and a
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import folium
     from matplotlib.figure import Figure
 
-    from planner.marking import MarkingPlan
+    from planner.field.marking import MarkingPlan
 
 STATUS_COLOURS = {"CHA": "#d7301f", "SHA": "#fc8d59"}
 METHOD_COLOURS = {"cleared": "#1a9850", "reduced": "#66bd63", "cancelled": "#a6d96a"}
@@ -136,7 +136,7 @@ def programme_map(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame | None =
     hazards, releases : GeoDataFrame
         Store layers (any CRS).
     enclosures, signs, fence : GeoDataFrame, optional
-        Layers of a :class:`~planner.marking.MarkingPlan`.
+        Layers of a :class:`~planner.field.marking.MarkingPlan`.
     title : str
         Shown at the top of the map (escaped).
 
@@ -236,7 +236,7 @@ def map_html(m: folium.Map) -> str:
     """The map as one HTML page: Leaflet inlined, no other script or style from the web."""
     page = m.get_root().render()
     page = _REMOTE.sub("", page)
-    static = resources.files("planner") / "static" / "leaflet"
+    static = resources.files("planner") / "field" / "leaflet"
     css = (static / "leaflet.css").read_text(encoding="utf-8")
     js = (static / "leaflet.js").read_text(encoding="utf-8")
     inline = f"<style>{css}</style>\n<script>{js}</script>\n"
@@ -353,7 +353,7 @@ def marking_sheets_pdf(plan: MarkingPlan, path: Path, hazards: gpd.GeoDataFrame 
     from matplotlib.backends.backend_pdf import PdfPages
     from matplotlib.figure import Figure
 
-    from planner.exports import compass
+    from planner.field.exports import compass
 
     order = plan.enclosures.sort_values("priority")["enclosure_id"].tolist()[:max_enclosures]
     rows_per_page = 38

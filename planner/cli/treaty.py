@@ -1,5 +1,6 @@
 """``planner deadlines | grant-extension | add-hostilities | forecast | extension-request |
-article7``: the deadline and reporting commands, a few lines each over the library."""
+article7``: the treaty's deadlines and documents, a few lines each over the core.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +13,21 @@ import typer
 from rich.table import Table
 
 from planner.accounting import Ledger
-from planner.cli import JsonOpt, StoreOpt, _date, _errors, _ledger, app, check_text, err, out
-from planner.deadlines import (
+from planner.cli.app import JsonOpt, StoreOpt, _date, _errors, _ledger, app, check_text, err, out
+from planner.documents.model import write_document
+from planner.errors import InputError
+from planner.io.cells import write_csv
+from planner.programme import Programme
+from planner.store import Store, open_store
+from planner.treaty.article7 import article7_report
+from planner.treaty.deadlines import (
     Extension,
     deadline_report,
     record_extension,
     record_hostilities,
 )
-from planner.documents import write_document
-from planner.errors import InputError
-from planner.extension import article7_report, both, draft_extension_request, m2
-from planner.forecast import CapacityLine, Forecast, Scenario, forecast
-from planner.io.cells import write_csv
-from planner.programme import Programme
-from planner.store import Store, open_store
-
-# -- deadlines -------------------------------------------------------------------------------
+from planner.treaty.extension import both, draft_extension_request, m2
+from planner.treaty.forecast import CapacityLine, Forecast, Scenario, forecast
 
 
 @app.command()
@@ -111,22 +111,44 @@ def add_hostilities(name: Annotated[str, typer.Argument(help="Name of the group,
 AsOf = Annotated[str | None, typer.Option(
     "--as-of", help="Date of the figures the forecast starts from (default: end of the last "
                     "complete year with records).")]
+
+
 Freq = Annotated[str, typer.Option(help="year or month: the history drawn from.")]
+
+
 Window = Annotated[int | None, typer.Option(help="Use only the last N years of history.")]
+
+
 HalfLife = Annotated[float | None, typer.Option(
     help="Weight recent years: history this many years older counts half.")]
+
+
 Capacity = Annotated[list[str] | None, typer.Option(
     help="Capacity scenario instead of history: METHOD:TEAMS:M2_PER_TEAM_DAY[:DAYS_PER_YEAR]"
          ", repeatable (e.g. cleared:4:500:200).")]
+
+
 CapacityCV = Annotated[float, typer.Option(help="Year-to-year variability of capacity "
                                                 "(coefficient of variation).")]
+
+
 Discovery = Annotated[float | None, typer.Option(
     help="New contamination per year [m²/year] (default: as in the history).")]
+
+
 Draws = Annotated[int, typer.Option(help="Number of simulated futures.")]
+
+
 Seed = Annotated[int, typer.Option(help="Random seed (same seed, same figures).")]
+
+
 Group = Annotated[str | None, typer.Option(help="Deadline group (default: present at EIF).")]
+
+
 Basis = Annotated[str, typer.Option(help="P10, P50 or P90: completion date the extension "
                                          "years are based on.")]
+
+
 Name = Annotated[str | None, typer.Option(help="Scenario name shown on reports.")]
 
 
@@ -190,8 +212,8 @@ def forecast_cmd(store: StoreOpt, as_of: AsOf = None, freq: Freq = "year",
                      help="Write the burn-down with the forecast fan as a PNG.")] = None,
                  as_json: JsonOpt = False) -> None:
     """When will the programme finish? P10/P50/P90, probability by the deadline, years needed."""
-    from planner.charts import burndown_png
-    from planner.forecast import release_history
+    from planner.documents.charts import burndown_png
+    from planner.treaty.forecast import release_history
 
     with _errors():
         _, programme, ledger, f = _forecast(store, as_of, freq, window_years, half_life_years,
@@ -257,7 +279,7 @@ def article7(store: StoreOpt,
                  help="Also write every remaining hazard with its location as CSV.")] = None
              ) -> None:
     """Article 7(1)(h)/(i) for a calendar year: contaminated areas and areas released."""
-    from planner.documents import to_markdown
+    from planner.documents.model import to_markdown
 
     with _errors():
         st = open_store(store)
@@ -271,212 +293,3 @@ def article7(store: StoreOpt,
             out.print("wrote " + ", ".join(str(p) for p in written), markup=False)
 
 
-# -- marking and maps ------------------------------------------------------------------------
-
-
-@app.command("marking-plan")
-def marking_plan_cmd(
-        store: StoreOpt,
-        out_file: Annotated[Path, typer.Option(
-            "--out", help="GeoPackage to write (layers enclosures, signs, fence, posts).")],
-        kml: Annotated[bool, typer.Option(help="Also write <out>.kml (signs, fence, "
-                                               "enclosures).")] = False,
-        gpx: Annotated[bool, typer.Option(help="Also write <out>.gpx (sign waypoints, fence "
-                                               "tracks).")] = False,
-        csv: Annotated[bool, typer.Option(help="Also write <out>_signs.csv.")] = False,
-        pdf: Annotated[bool, typer.Option(help="Also write <out>_sheets.pdf: a map and sign "
-                                               "table per enclosure.")] = False,
-        hazard_id: Annotated[list[str] | None, typer.Option(
-            "--id", help="Hazard to mark (repeatable).")] = None,
-        region: Annotated[list[str] | None, typer.Option(help="Region (repeatable).")] = None,
-        status: Annotated[list[str] | None, typer.Option(help="SHA or CHA (repeatable).")]
-        = None,
-        at: Annotated[str | None, typer.Option(
-            help="Mark what remains contaminated at this date (default today).")] = None,
-        margin_m: Annotated[float, typer.Option(help="Perimeter outside the hazard [m].")]
-        = 0.0,
-        fence_margin_m: Annotated[float, typer.Option(help="Fence outside the hazard [m].")]
-        = 10.0,
-        merge_m: Annotated[float, typer.Option(
-            help="Hazards closer than this form one enclosure [m].")] = 20.0,
-        sign_spacing_m: Annotated[float, typer.Option(help="Longest gap between signs "
-                                                           "[m].")] = 50.0,
-        post_spacing_m: Annotated[float, typer.Option(help="Longest gap between fence posts "
-                                                           "[m].")] = 2.5,
-        corner_deg: Annotated[float, typer.Option(help="A turn sharper than this gets a "
-                                                       "sign [degrees].")] = 45.0,
-        join: Annotated[str, typer.Option(help="round or mitre corners.")] = "round",
-        price_sign: Annotated[float, typer.Option(help="Price of one sign.")] = 0.0,
-        price_post: Annotated[float, typer.Option(help="Price of one post.")] = 0.0,
-        price_fence_m: Annotated[float, typer.Option(help="Price of one metre of fence.")]
-        = 0.0,
-        currency: Annotated[str, typer.Option(help="Currency of the prices.")] = "USD",
-        fence_m_per_day: Annotated[float, typer.Option(help="Fence metres per team-day.")]
-        = 150.0,
-        signs_per_day: Annotated[float, typer.Option(help="Signs per team-day.")] = 40.0,
-        settlements: Annotated[Path | None, typer.Option(
-            help="Points of settlements (any vector file): nearest enclosures first.")] = None,
-        roads: Annotated[Path | None, typer.Option(help="Road lines (any vector file).")]
-        = None,
-        as_json: JsonOpt = False) -> None:
-    """Plan perimeter marking and fencing: signs facing the safe side, fence, posts, costs."""
-    from planner import exports
-    from planner.ingest import read_file
-    from planner.maps import marking_sheets_pdf
-    from planner.marking import (
-        Labour,
-        MarkingOptions,
-        Prices,
-        marking_plan,
-        remaining_hazards,
-        select_hazards,
-    )
-
-    when = _date(at, "--at") or dt.date.today()
-    with _errors():
-        options = MarkingOptions(
-            margin_m=margin_m, fence_margin_m=fence_margin_m, merge_distance_m=merge_m,
-            sign_spacing_m=sign_spacing_m, post_spacing_m=post_spacing_m,
-            corner_angle_deg=corner_deg, join=join,  # type: ignore[arg-type]
-            prices=Prices(price_sign, price_post, price_fence_m, currency),
-            labour=Labour(fence_m_per_day, signs_per_day))
-        st = open_store(store)
-        hazards = remaining_hazards(st.read("hazards"), st.read("releases"), when)
-        chosen = select_hazards(hazards, ids=hazard_id or [], regions=region or [],
-                                statuses=status or [])
-        places = [read_file(p) if p is not None else None for p in (settlements, roads)]
-        plan = marking_plan(chosen, options, settlements=places[0], roads=places[1])
-        written = [exports.write_gpkg(plan, out_file)]
-        stem = out_file.with_suffix("")
-        if kml:
-            written.append(exports.write_kml(plan, stem.with_suffix(".kml"),
-                                             title=f"{st.programme().name}: marking plan"))
-        if gpx:
-            written.append(exports.write_gpx(plan, stem.with_suffix(".gpx"),
-                                             title=f"{st.programme().name}: marking plan"))
-        if csv:
-            written.append(exports.write_csv(plan, Path(f"{stem}_signs.csv")))
-        if pdf:
-            sheets, n = marking_sheets_pdf(plan, Path(f"{stem}_sheets.pdf"),
-                                           st.read("hazards"))
-            written.append(sheets)
-            if n < len(plan.enclosures):
-                err.print(f"note: the PDF holds the first {n} enclosures by priority of "
-                          f"{len(plan.enclosures)}", markup=False)
-    if as_json:
-        print(json.dumps({"totals": plan.totals, "method": plan.method,
-                          "files": [str(p) for p in written]}, indent=2))
-        return
-    t = plan.totals
-    out.print(f"{t['enclosures']} enclosure(s) around {t['hazards']} hazard(s) remaining at "
-              f"{when}: {t['signs']} signs, {t['fence_m']:,.0f} m of fence, {t['posts']} posts, "
-              f"{t['labour_days']:,.1f} team-days"
-              + (f", cost {t['cost']:,.0f} {t['currency']}" if t["cost"] is not None else ""),
-              markup=False)
-    out.print(f"priority: {t['priority_basis']}", markup=False)
-    out.print("wrote " + ", ".join(str(p) for p in written), markup=False)
-
-
-@app.command("map")
-def map_cmd(store: StoreOpt,
-            out_file: Annotated[Path, typer.Option("--out", help="HTML file to write.")],
-            plan: Annotated[Path | None, typer.Option(
-                help="A marking plan .gpkg (from `planner marking-plan`) to draw.")] = None
-            ) -> None:
-    """An interactive map of hazards, releases and a marking plan, as one HTML file."""
-    import pyogrio
-
-    from planner.maps import programme_map, save_map
-
-    with _errors():
-        st = open_store(store)
-        layers: dict[str, object] = {}
-        if plan is not None:
-            if not plan.exists():
-                raise InputError(f"{plan}: no such file; write one with `planner "
-                                 "marking-plan --out plan.gpkg`")
-            for name in ("enclosures", "signs", "fence"):
-                layers[name] = pyogrio.read_dataframe(plan, layer=name)
-        m = programme_map(st.read("hazards"), st.read("releases"), title=st.programme().name,
-                          **layers)
-        save_map(m, out_file)
-    out.print(f"wrote {out_file}: open it in a browser (base-map tiles need the internet)",
-              markup=False)
-
-
-# -- web service -----------------------------------------------------------------------------
-users_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
-                        help="Users of the web service and their tokens.")
-app.add_typer(users_app, name="users")
-
-
-@users_app.command("add")
-def users_add(name: Annotated[str, typer.Argument(help="User name.")], store: StoreOpt,
-              role: Annotated[str, typer.Option(help="viewer, editor or admin.")] = "viewer"
-              ) -> None:
-    """Create a user and print their token (once: it is stored hashed)."""
-    from planner.users import add_user
-
-    with _errors():
-        token = add_user(open_store(store), name, role)
-    out.print(f"{name} ({role}) can now use this token; it is shown only this once:",
-              markup=False)
-    print(token)
-
-
-@users_app.command("list")
-def users_list(store: StoreOpt, as_json: JsonOpt = False) -> None:
-    """List the users (never their tokens)."""
-    with _errors():
-        users = open_store(store).users()
-    if as_json:
-        print(json.dumps(users, indent=2))
-        return
-    for u in users:
-        out.print(f"{u['name']}\t{u['role']}\t{u['created_at']}", markup=False)
-
-
-@users_app.command("remove")
-def users_remove(name: Annotated[str, typer.Argument(help="User name.")],
-                 store: StoreOpt) -> None:
-    """Remove a user; their token stops working at once."""
-    with _errors():
-        if not open_store(store).remove_user(name):
-            raise InputError(f"no user called {name!r}; see `planner users list`")
-    out.print(f"removed {name}", markup=False)
-
-
-@app.command()
-def serve(store: StoreOpt,
-          host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port.")] = 8000,
-          settings_file: Annotated[Path | None, typer.Option(
-              "--settings", help=".env-style file of PLANNER_* settings.")] = None) -> None:
-    """Run the web service (FastAPI on uvicorn) for one store."""
-    import uvicorn
-
-    from planner.api import create_app
-    from planner.settings import load_settings
-
-    with _errors():
-        settings = load_settings(str(store), settings_file)
-        application = create_app(settings)
-    err.print(f"serving {store} on http://{host}:{port} (API docs at /docs)", markup=False)
-    uvicorn.run(application, host=host, port=port, log_level="info")
-
-
-@app.command("copy")
-def copy_cmd(source: Annotated[str, typer.Option("--from", help="Store to copy: .gpkg path or "
-                                                 "postgresql:// URL.")],
-             target: Annotated[str, typer.Option("--to", help="New store: .gpkg path or the "
-                                                 "URL of an empty PostGIS database.")]) -> None:
-    """Copy a programme between stores (GeoPackage ⇄ PostGIS), keeping ids and history."""
-    from planner.store import copy_store
-
-    with _errors():
-        src = open_store(source)
-        copy_store(src, target, progress=lambda m: err.print(m, markup=False))
-        n_src, n_dst = src.version(), open_store(target).version()
-    out.print(f"copied {n_dst[0]} imports from {source} to {target}"
-              + ("" if n_src == n_dst else f" (source {n_src}, target {n_dst})"),
-              markup=False)

@@ -1,0 +1,127 @@
+"""``planner ingest hazards | releases``: import survey files, all or nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from planner.cli.app import (
+    MAX_PRINTED_PROBLEMS,
+    JsonOpt,
+    StoreOpt,
+    _date,
+    _errors,
+    _write_report,
+    err,
+    ingest_app,
+    out,
+)
+from planner.ingest import IngestOptions, ingest
+from planner.layers import LayerName
+from planner.store import open_store
+
+
+def _ingest(kind: LayerName, file: Path, store: str, crs: str | None, layer: str | None,
+            mapping: list[str], status: str | None, method: str | None,
+            recorded_on: str | None, released_on: str | None, buffer_m: float | None,
+            max_edge_m: float, as_json: bool, report: Path | None,
+            encoding: str | None = None) -> None:
+    column_map: dict[str, str] = {}
+    for item in mapping:
+        key, sep, value = item.partition("=")
+        if not sep:
+            err.print(f"error: --map {item!r}: write it as planner_column=file_column",
+                      markup=False)
+            raise typer.Exit(2)
+        column_map[key.strip()] = value.strip()
+    options = IngestOptions(layer=layer, crs=crs, column_map=column_map, status=status,
+                            method=method, recorded_on=_date(recorded_on, "--recorded-on"),
+                            released_on=_date(released_on, "--released-on"),
+                            buffer_m=buffer_m, max_edge_m=max_edge_m, encoding=encoding)
+    with _errors(report):
+        st = open_store(store)
+        with err.status(f"importing {file.name} …", spinner="dots") if not as_json \
+                else contextlib.nullcontext():
+            result = ingest(st, kind, file, options)
+    if report is not None:
+        _write_report(report, result.problems)
+    if as_json:
+        print(json.dumps({"import_id": result.import_id, "layer": kind, "file": file.name,
+                          "rows": len(result.features), "sha256": result.record.sha256,
+                          "problems": [p.__dict__ for p in result.problems]}, indent=2))
+        return
+    out.print(f"imported {len(result.features)} {kind} from {file.name} "
+              f"(import {result.import_id})", markup=False)
+    for p in result.warnings[:MAX_PRINTED_PROBLEMS]:
+        out.print(f"  {p.severity}: {p}", markup=False, highlight=False)
+    if len(result.warnings) > MAX_PRINTED_PROBLEMS:
+        out.print(f"  … and {len(result.warnings) - MAX_PRINTED_PROBLEMS} more (--report "
+                  "FILE lists all)", markup=False)
+
+
+_FILE = Annotated[Path, typer.Argument(help="Survey file: .zip (shapefile), .shp, .gpkg, "
+                                            ".geojson, .kml/.kmz or .csv.")]
+
+
+_CRS = Annotated[str | None, typer.Option(help="CRS of the file when it does not say "
+                                               "(no .prj, CSV), e.g. EPSG:32648.")]
+
+
+_LAYER = Annotated[str | None, typer.Option(help="Layer or shapefile to read when the file "
+                                                 "holds several.")]
+
+
+_MAP = Annotated[list[str], typer.Option("--map", help="planner_column=file_column (repeat; "
+                                                       "col1,col2 takes the first non-empty; "
+                                                       "hazard_id= generates ids).")]
+
+
+_BUFFER = Annotated[float | None, typer.Option(help="Turn points into circles of this radius "
+                                                    "[m].")]
+
+
+_EDGE = Annotated[float, typer.Option(help="Longest allowed edge between vertices [m].")]
+
+
+_REPORT = Annotated[Path | None, typer.Option(help="Write every problem found to this CSV.")]
+
+
+_ENCODING = Annotated[str | None, typer.Option(
+    help="Text encoding of a shapefile's attributes without .cpg, or of a CSV (e.g. cp1252, "
+         "cp1251, UTF-8); detected and reported when not given.")]
+
+
+@ingest_app.command("hazards")
+def ingest_hazards(file: _FILE, store: StoreOpt, crs: _CRS = None, layer: _LAYER = None,
+                   mapping: _MAP = [],  # noqa: B006 - typer needs a literal default
+                   status: Annotated[str | None, typer.Option(
+                       help="SHA or CHA for all rows (wins over a column found by name).")
+                   ] = None,
+                   recorded_on: Annotated[str | None, typer.Option(
+                       help="Date recorded, YYYY-MM-DD, for all rows.")] = None,
+                   buffer_m: _BUFFER = None, max_edge_m: _EDGE = 5000.0,
+                   as_json: JsonOpt = False, report: _REPORT = None,
+                   encoding: _ENCODING = None) -> None:
+    """Import hazard polygons (SHA/CHA). All features or none."""
+    _ingest("hazards", file, store, crs, layer, mapping, status, None, recorded_on, None,
+            buffer_m, max_edge_m, as_json, report, encoding)
+
+
+@ingest_app.command("releases")
+def ingest_releases(file: _FILE, store: StoreOpt, crs: _CRS = None, layer: _LAYER = None,
+                    mapping: _MAP = [],  # noqa: B006
+                    method: Annotated[str | None, typer.Option(
+                        help="cancelled, reduced or cleared for all rows.")] = None,
+                    released_on: Annotated[str | None, typer.Option(
+                        help="Date released, YYYY-MM-DD, for all rows.")] = None,
+                    buffer_m: _BUFFER = None, max_edge_m: _EDGE = 5000.0,
+                    as_json: JsonOpt = False, report: _REPORT = None,
+                    encoding: _ENCODING = None) -> None:
+    """Import land-release polygons (cancelled / reduced / cleared). All or none."""
+    _ingest("releases", file, store, crs, layer, mapping, None, method, None, released_on,
+            buffer_m, max_edge_m, as_json, report, encoding)
