@@ -35,4 +35,5 @@ echo "non-editable install: planner demo ran from $WHEELTEST" >&2
 rm -rf "$WHEELTEST"
 python3 -m ruff check planner tests bench
 python3 -m mypy
+lint-imports --no-cache
 python3 -m pytest --nbmake notebooks tests planner "$@"

@@ -212,7 +212,7 @@ def forecast_cmd(store: StoreOpt, as_of: AsOf = None, freq: Freq = "year",
                      help="Write the burn-down with the forecast fan as a PNG.")] = None,
                  as_json: JsonOpt = False) -> None:
     """When will the programme finish? P10/P50/P90, probability by the deadline, years needed."""
-    from planner.documents.charts import burndown_png
+    from planner.treaty.charts import burndown_png
     from planner.treaty.forecast import release_history
 
     with _errors():

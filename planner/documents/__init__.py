@@ -1,5 +1,5 @@
 """One content model for every document (:mod:`planner.documents.model`), written as
-Markdown, one self-contained HTML page or DOCX; charts as PNG (:mod:`planner.documents.charts`).
+Markdown, one self-contained HTML page or DOCX; charts as PNG (:mod:`planner.treaty.charts`).
 """
 
 from planner.documents.model import (

@@ -31,12 +31,12 @@ import numpy as np
 import pandas as pd
 
 from planner.accounting import Ledger, period_ends
-from planner.documents.charts import burndown_png
 from planner.documents.model import Blank, Document, Figure, Heading, Paragraph, Table
 from planner.errors import InputError
 from planner.layers import METHODS
 from planner.programme import Programme
 from planner.store import Store
+from planner.treaty.charts import burndown_png
 from planner.treaty.deadlines import (
     MAX_EXTENSION_MONTHS,
     add_years,

@@ -878,7 +878,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/status", response_class=HTMLResponse, include_in_schema=False)
     def status_page(request: Request, user: OptionalUser, at: DateQ = None) -> HTMLResponse:
-        from planner.documents.charts import burndown_png
+        from planner.treaty.charts import burndown_png
         from planner.treaty.forecast import forecast, release_history
 
         led = state.ledger()
