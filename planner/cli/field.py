@@ -67,9 +67,8 @@ def marking_plan_cmd(
         Labour,
         MarkingOptions,
         Prices,
-        marking_plan,
-        remaining_hazards,
-        select_hazards,
+        Selection,
+        plan_remaining,
     )
     from planner.ingest import read_file
 
@@ -82,11 +81,9 @@ def marking_plan_cmd(
             prices=Prices(price_sign, price_post, price_fence_m, currency),
             labour=Labour(fence_m_per_day, signs_per_day))
         st = open_store(store)
-        hazards = remaining_hazards(st.read("hazards"), st.read("releases"), when)
-        chosen = select_hazards(hazards, ids=hazard_id or [], regions=region or [],
-                                statuses=status or [])
         places = [read_file(p) if p is not None else None for p in (settlements, roads)]
-        plan = marking_plan(chosen, options, settlements=places[0], roads=places[1])
+        plan = plan_remaining(st, when, Selection(hazard_id or [], region or [], status or []),
+                              options, settlements=places[0], roads=places[1])
         written = [exports.write_gpkg(plan, out_file)]
         stem = out_file.with_suffix("")
         if kml:

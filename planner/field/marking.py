@@ -39,6 +39,7 @@ from scipy.sparse.csgraph import connected_components
 
 from planner.areas import WGS84, equal_area_crs
 from planner.errors import InputError
+from planner.store import Store
 
 _GEOD = pyproj.Geod(ellps="WGS84")
 _QUAD_SEGS = 16
@@ -521,3 +522,57 @@ def _priority(marking: np.ndarray, area: np.ndarray, metric: pyproj.CRS,
                         if f is not None and len(f))
     return prio, (f"distance to the nearest of the {what}, nearest first", np.asarray(dist))
 
+
+
+# -- the one call every face makes -----------------------------------------------------------
+@dataclass(frozen=True)
+class Selection:
+    """Which remaining hazards to mark: any of the ids, regions and statuses (all if empty)."""
+
+    ids: Sequence[str] = ()
+    regions: Sequence[str] = ()
+    statuses: Sequence[str] = ()
+
+
+def plan_remaining(store: Store, at: dt.date, selection: Selection | None = None,
+                   options: MarkingOptions | None = None, *,
+                   settlements: gpd.GeoDataFrame | None = None,
+                   roads: gpd.GeoDataFrame | None = None) -> MarkingPlan:
+    """Plan the marking and fencing of what remains contaminated at ``at``.
+
+    The one call the CLI (``planner marking-plan``), the web (``/api/marking-plan``) and the
+    notebooks make: each hazard minus the land released by ``at``
+    (:func:`remaining_hazards`), the selection (:func:`select_hazards`), then
+    :func:`marking_plan`.
+
+    Parameters
+    ----------
+    store : Store
+        The programme.
+    at : datetime.date
+        What remains at the end of this day is marked.
+    selection : Selection, optional
+        Which hazards (default: every remaining one).
+    options : MarkingOptions, optional
+        Distances, angles, prices and rates.
+    settlements, roads : GeoDataFrame, optional
+        Points and lines that set the priority (nearest enclosures first).
+
+    Returns
+    -------
+    MarkingPlan
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from planner.demo import build_demo_store
+    >>> st = build_demo_store(pathlib.Path(tempfile.mkdtemp()) / "demo.gpkg")
+    >>> plan = plan_remaining(st, dt.date(2024, 12, 31), Selection(statuses=["CHA"]))
+    >>> plan.totals["signs"] > 0, plan.crs.to_epsg()
+    (True, 32648)
+    """
+    selection = selection or Selection()
+    left = remaining_hazards(store.read("hazards"), store.read("releases"), at)
+    chosen = select_hazards(left, ids=selection.ids, regions=selection.regions,
+                            statuses=selection.statuses)
+    return marking_plan(chosen, options, settlements=settlements, roads=roads)
