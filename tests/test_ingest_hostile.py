@@ -346,3 +346,17 @@ def test_the_cli_names_its_flag_for_the_argument(tmp_path: Path,
                                    str(tmp_path / "test.gpkg")])
     assert res.exit_code == 1
     assert "[--crs]" in res.output and "no coordinate system" in res.output
+
+
+def test_shapefile_column_names_cut_to_ten_characters_are_recognised(
+        tmp_path: Path, make_store: Callable[..., Store]) -> None:
+    """Every GIS writes DBF column names of at most 10 characters: released_on → released_o."""
+    st = make_store(crs="EPSG:32648")
+    shp = tmp_path / "releases.shp"
+    gpd.GeoDataFrame({"release_id": ["R1"], "method": ["cleared"],
+                      "released_on": ["2015-03-01"], "organisation": ["NPA"]},
+                     geometry=[box(X, Y, X + 100, Y + 100)], crs=UTM48).to_file(shp)
+    assert "released_o" in pyogrio.read_info(shp)["fields"]
+    result = ingest(st, "releases", shp)
+    row = result.features.iloc[0]
+    assert row["released_on"] == dt.date(2015, 3, 1) and row["organisation"] == "NPA"

@@ -88,78 +88,86 @@ def _is_blank(v: Any) -> bool:
     return v is None or (not isinstance(v, str) and pd.isna(v)) or str(v).strip() == ""
 
 
+_MISSING = "\0missing"   # a required column missing from the whole file, reported once
+
+
+def _date_cell(v: Any, name: str, label: str, default: dt.date | None, today: dt.date,
+               first_record: dt.date | None, problems: list[Problem]) -> dt.date | None:
+    """One date cell read and checked: readable, not in the future, not a spreadsheet zero."""
+    if v == _MISSING:
+        return None
+    if _is_blank(v):
+        if default is None:
+            problems.append(Problem(label, f"has no {name}. Map a date column to {name} or "
+                                    "give one date for all rows", "error", name))
+        return default
+    d = parse_date(v)
+    if d is None:
+        problems.append(Problem(label, f"{name} {v!r} is not a date planner can read "
+                                "(write it as YYYY-MM-DD)", "error", name))
+    elif d > today:
+        problems.append(Problem(label, f"{name} {d.isoformat()} is in the future", "error",
+                                name))
+    elif d < EARLIEST_DATE:
+        problems.append(Problem(label, (
+            f"{name} {d.isoformat()} is before {EARLIEST_DATE:%Y}: an empty date cell "
+            "exported as the spreadsheet's zero date (30/31 December 1899)? Give the real "
+            "date."), "error", name))
+    elif first_record is not None and d < first_record:
+        problems.append(Problem(label, (
+            f"{name} {d.isoformat()} is earlier than any record in the programme (the "
+            f"first is {first_record.isoformat()}): check the date"), "warning", name))
+    return d
+
+
+def _vocabulary_cell(v: Any, name: str, label: str, default: str | None,
+                     spellings: dict[str, str], allowed: tuple[str, ...],
+                     problems: list[Problem]) -> str | None:
+    """One cell of a closed vocabulary (status, method), read through its spellings."""
+    if v == _MISSING:
+        return None
+    if _is_blank(v):
+        v = default
+    if v is None:
+        problems.append(Problem(label, f"has no {name}. Map a column to {name} or give one "
+                                f"for all rows ({'|'.join(allowed)})", "error", name))
+        return None
+    norm = spellings.get(norm_key(str(v)))
+    if norm is None:
+        problems.append(Problem(label, f"{name} {v!r} is not one of {', '.join(allowed)}",
+                                "error", name))
+    return norm
+
+
+def _number_cell(v: Any, name: str, label: str, cast: Callable[[Any], Any],
+                 problems: list[Problem]) -> Any:
+    if _is_blank(v):
+        return None
+    try:
+        return cast(float(str(v).replace(",", ".")))
+    except ValueError:
+        problems.append(Problem(label, f"{name} {v!r} is not a number", "warning", name))
+        return None
+
+
 def _prepare_attributes(kind: LayerName, i: int, label: str, values: dict[str, pd.Series],
                         options: IngestOptions, programme: Programme, today: dt.date,
                         out: dict[str, list[Any]], problems: list[Problem],
                         first_record: dt.date | None = None) -> None:
+    """Append feature ``i``'s checked attribute values to ``out``."""
     def get(name: str) -> Any:
         s = values.get(name)
         return None if s is None else s.iloc[i]
-
-    def reported(name: str) -> bool:  # missing for the whole file, reported once already
-        return get(name) == "\0missing"
-
-    def date_of(name: str, default: dt.date | None) -> dt.date | None:
-        v = get(name)
-        if reported(name):
-            return None
-        if _is_blank(v):
-            if default is None:
-                problems.append(Problem(label, f"has no {name}. Map a date column to {name} or "
-                                        "give one date for all rows", "error", name))
-            return default
-        d = parse_date(v)
-        if d is None:
-            problems.append(Problem(label, f"{name} {v!r} is not a date planner can read "
-                                    "(write it as YYYY-MM-DD)", "error", name))
-        elif d > today:
-            problems.append(Problem(label, f"{name} {d.isoformat()} is in the future", "error",
-                                    name))
-        elif d < EARLIEST_DATE:
-            problems.append(Problem(label, (
-                f"{name} {d.isoformat()} is before {EARLIEST_DATE:%Y}: an empty date cell "
-                "exported as the spreadsheet's zero date (30/31 December 1899)? Give the real "
-                "date."), "error", name))
-        elif first_record is not None and d < first_record:
-            problems.append(Problem(label, (
-                f"{name} {d.isoformat()} is earlier than any record in the programme (the "
-                f"first is {first_record.isoformat()}): check the date"), "warning", name))
-        return d
-
-    def vocabulary(name: str, default: str | None, spellings: dict[str, str],
-                   allowed: tuple[str, ...]) -> str | None:
-        v = get(name)
-        if reported(name):
-            return None
-        if _is_blank(v):
-            v = default
-        if v is None:
-            problems.append(Problem(label, f"has no {name}. Map a column to {name} or give one "
-                                    f"for all rows ({'|'.join(allowed)})", "error", name))
-            return None
-        norm = spellings.get(norm_key(str(v)))
-        if norm is None:
-            problems.append(Problem(label, f"{name} {v!r} is not one of {', '.join(allowed)}",
-                                    "error", name))
-        return norm
 
     def text(name: str) -> str | None:
         v = get(name)
         return None if _is_blank(v) else str(v).strip()
 
-    def number(name: str, cast: Callable[[Any], Any]) -> Any:
-        v = get(name)
-        if _is_blank(v):
-            return None
-        try:
-            return cast(float(str(v).replace(",", ".")))
-        except ValueError:
-            problems.append(Problem(label, f"{name} {v!r} is not a number", "warning"))
-            return None
-
     if kind == "hazards":
-        out["status"].append(vocabulary("status", options.status, STATUS_SPELLINGS, STATUSES))
-        recorded = date_of("recorded_on", options.recorded_on)
+        out["status"].append(_vocabulary_cell(get("status"), "status", label, options.status,
+                                              STATUS_SPELLINGS, STATUSES, problems))
+        recorded = _date_cell(get("recorded_on"), "recorded_on", label, options.recorded_on,
+                              today, first_record, problems)
         out["recorded_on"].append(recorded)
         after = _parse_bool(get("found_after_eif"))
         if after is None:
@@ -167,10 +175,13 @@ def _prepare_attributes(kind: LayerName, i: int, label: str, values: dict[str, p
         out["found_after_eif"].append(after)
         out["region"].append(text("region"))
         out["munition_type"].append(text("munition_type"))
-    else:
-        out["method"].append(vocabulary("method", options.method, METHOD_SPELLINGS, METHODS))
-        out["released_on"].append(date_of("released_on", options.released_on))
-        out["hazard_id"].append(text("hazard_id"))
-        out["organisation"].append(text("organisation"))
-        out["items_destroyed"].append(number("items_destroyed", int))
-        out["depth_cm"].append(number("depth_cm", float))
+        return
+    out["method"].append(_vocabulary_cell(get("method"), "method", label, options.method,
+                                          METHOD_SPELLINGS, METHODS, problems))
+    out["released_on"].append(_date_cell(get("released_on"), "released_on", label,
+                                         options.released_on, today, first_record, problems))
+    out["hazard_id"].append(text("hazard_id"))
+    out["organisation"].append(text("organisation"))
+    out["items_destroyed"].append(_number_cell(get("items_destroyed"), "items_destroyed",
+                                               label, int, problems))
+    out["depth_cm"].append(_number_cell(get("depth_cm"), "depth_cm", label, float, problems))

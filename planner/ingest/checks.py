@@ -105,8 +105,7 @@ def _check_geometries(raw: gpd.GeoSeries, crs: pyproj.CRS, labels: list[str],
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Check and repair each geometry. Returns (geometries in ``crs``, ok mask)."""
     geoms = np.asarray(shapely.force_2d(raw.values), dtype=object)
-    n = len(geoms)
-    ok = np.ones(n, dtype=bool)
+    ok = np.ones(len(geoms), dtype=bool)
     present = np.array([g is not None and not shapely.is_empty(g) for g in geoms], dtype=bool)
     for i in np.flatnonzero(~present):
         problems.append(Problem(labels[i], "has no geometry (empty or missing)", "error"))
@@ -125,6 +124,20 @@ def _check_geometries(raw: gpd.GeoSeries, crs: pyproj.CRS, labels: list[str],
     from_ea = pyproj.Transformer.from_crs(ea, crs, always_xy=True)
     metric = shapely.transform(geoms[idx], lambda xy: np.column_stack(
         to_ea.transform(xy[:, 0], xy[:, 1])))
+    _check_kinds(metric, idx, labels, options, ok, problems)
+    _check_edges(metric, idx, labels, options, ok, problems)
+    _repair(metric, idx, labels, ok, problems)
+    keep = [k for k, i in enumerate(idx) if ok[i]]
+    if keep:
+        back = shapely.transform(metric[keep], lambda xy: np.column_stack(
+            from_ea.transform(xy[:, 0], xy[:, 1])))
+        geoms[idx[keep]] = back
+    return geoms, ok
+
+
+def _check_kinds(metric: np.ndarray, idx: np.ndarray, labels: list[str],
+                 options: IngestOptions, ok: np.ndarray, problems: list[Problem]) -> None:
+    """Points become circles when a buffer is given; points and lines are refused otherwise."""
     for k, i in enumerate(idx):
         g = metric[k]
         kind = g.geom_type
@@ -141,7 +154,11 @@ def _check_geometries(raw: gpd.GeoSeries, crs: pyproj.CRS, labels: list[str],
                                     "If it traces a boundary, turn it into a polygon first "
                                     "(QGIS: Lines to polygons).", "error"))
             ok[i] = False
-    # wild vertices: consecutive vertices too far apart (a GPS jump or a typo)
+
+
+def _check_edges(metric: np.ndarray, idx: np.ndarray, labels: list[str],
+                 options: IngestOptions, ok: np.ndarray, problems: list[Problem]) -> None:
+    """Wild vertices: consecutive vertices too far apart (a GPS jump or a typo)."""
     for k, i in enumerate(idx):
         if not ok[i]:
             continue
@@ -160,7 +177,11 @@ def _check_geometries(raw: gpd.GeoSeries, crs: pyproj.CRS, labels: list[str],
                     "Fix the vertex, or raise the longest-edge limit."), "error", "max_edge_m"))
                 ok[i] = False
                 break
-    # validity: repair with make_valid and say so
+
+
+def _repair(metric: np.ndarray, idx: np.ndarray, labels: list[str], ok: np.ndarray,
+            problems: list[Problem]) -> None:
+    """Invalid geometries repaired with make_valid (and said so); polygons kept; slivers out."""
     for k, i in enumerate(idx):
         if not ok[i]:
             continue
@@ -178,14 +199,7 @@ def _check_geometries(raw: gpd.GeoSeries, crs: pyproj.CRS, labels: list[str],
             metric[k] = fixed
         else:
             poly = _polygonal(g)
-            if g.geom_type == "GeometryCollection" and poly is not None:
-                other = [p.geom_type for p in shapely.get_parts(g)
-                         if p.geom_type not in ("Polygon", "MultiPolygon")]
-                if other:
-                    problems.append(Problem(labels[i], (
-                        f"a GeometryCollection: its {len(other)} non-polygon part(s) "
-                        f"({', '.join(sorted(set(other)))}) were dropped, its polygons kept"),
-                        "repaired"))
+            _note_dropped_parts(g, poly, labels[i], problems)
             if poly is None:
                 problems.append(Problem(labels[i], f"is a {g.geom_type} with no polygon in it",
                                         "error"))
@@ -197,12 +211,19 @@ def _check_geometries(raw: gpd.GeoSeries, crs: pyproj.CRS, labels: list[str],
             problems.append(Problem(labels[i], f"is degenerate: its area is {area:.3g} m² "
                                     "(collapsed or repeated vertices)", "error"))
             ok[i] = False
-    keep = [k for k, i in enumerate(idx) if ok[i]]
-    if keep:
-        back = shapely.transform(metric[keep], lambda xy: np.column_stack(
-            from_ea.transform(xy[:, 0], xy[:, 1])))
-        geoms[idx[keep]] = back
-    return geoms, ok
+
+
+def _note_dropped_parts(g: Any, poly: Any, label: str, problems: list[Problem]) -> None:
+    """Say which point and line parts of a GeometryCollection were dropped."""
+    if g.geom_type != "GeometryCollection" or poly is None:
+        return
+    other = [p.geom_type for p in shapely.get_parts(g)
+             if p.geom_type not in ("Polygon", "MultiPolygon")]
+    if other:
+        problems.append(Problem(label, (
+            f"a GeometryCollection: its {len(other)} non-polygon part(s) "
+            f"({', '.join(sorted(set(other)))}) were dropped, its polygons kept"),
+            "repaired"))
 
 
 def _duplicate_geometries(geoms: np.ndarray, ok: np.ndarray, labels: list[str],

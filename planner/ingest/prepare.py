@@ -19,6 +19,7 @@ from planner.errors import (
     ValidationError,
 )
 from planner.ingest.attributes import (
+    _MISSING,
     _candidates,
     _coalesce,
     _feature_label,
@@ -67,13 +68,40 @@ def prepare(raw: gpd.GeoDataFrame, kind: LayerName, programme: Programme, *, sou
     """
     options = options or IngestOptions()
     facts = facts or StoreFacts()
-    existing_ids = (existing_ids or set()) | facts.ids
     problems: list[Problem] = []
-    today = options.today or dt.date.today()
+    crs = _resolve_crs(raw, options, source, problems)
+    df = raw.reset_index(drop=True)
+    _check_column_map(df, kind, options, source)
+    values = _column_values(df, kind, options)
+    id_values = _ids(values, kind, source, len(df), problems)
+    labels = [_feature_label(i, id_values[i]) for i in range(len(df))]
+    for row, message, severity, argument in raw.attrs.get("read_notes", []):
+        problems.append(Problem("file" if row is None else labels[row], message, severity,
+                                argument))
+    _required_columns(df, kind, options, values, problems)
+    out = _attribute_rows(kind, values, id_values, labels, options, programme, facts,
+                          (existing_ids or set()) | facts.ids, problems)
+    geoms, ok = _check_geometries(df.geometry.set_crs(crs, allow_override=True), crs, labels,
+                                  options, problems)
+    _duplicate_geometries(geoms, ok, labels, problems)
+    _far_from_data(geoms, ok, crs, labels, facts.extent_lonlat, problems)
+    if any(p.severity == "error" for p in problems):
+        raise ValidationError(source, problems)
+    out["source_file"] = [source] * len(df)
+    out["import_id"] = [0] * len(df)
+    geo = gpd.GeoSeries(geoms, crs=crs).to_crs(programme.pyproj_crs)
+    multi = [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in geo]
+    features = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(multi, crs=programme.crs),
+                                crs=programme.crs)
+    return features, problems
 
+
+def _resolve_crs(raw: gpd.GeoDataFrame, options: IngestOptions, source: str,
+                 problems: list[Problem]) -> pyproj.CRS:
+    """The CRS the file's coordinates are in: the one given, else the file's own."""
     crs_read = raw.crs
     if raw.attrs.get("crs_note") and options.crs is None:
-        problems.append(Problem("file", raw.attrs["crs_note"], "warning"))
+        problems.append(Problem("file", raw.attrs["crs_note"], "warning", "crs"))
     if options.crs is not None:
         try:
             crs = pyproj.CRS.from_user_input(options.crs)
@@ -83,16 +111,19 @@ def prepare(raw: gpd.GeoDataFrame, kind: LayerName, programme: Programme, *, sou
         if crs_read is not None and not pyproj.CRS(crs_read).equals(crs):
             problems.append(Problem("file", f"the file says its CRS is {crs_read.name}, but "
                                     f"{options.crs} was given and is used", "warning", "crs"))
-    elif crs_read is not None:
-        crs = pyproj.CRS(crs_read)
-    else:
-        raise CRSMissingError(
-            f"{source}: no coordinate system is given (a shapefile without its .prj file, or "
-            "a CSV of x/y or WKT), so planner cannot place it on Earth. Give the system the "
-            "data was collected in, e.g. EPSG:32648 for UTM zone 48N or EPSG:4326 for GPS "
-            "latitude/longitude. Nothing was imported.", argument="crs")
+        return crs
+    if crs_read is not None:
+        return pyproj.CRS(crs_read)
+    raise CRSMissingError(
+        f"{source}: no coordinate system is given (a shapefile without its .prj file, or "
+        "a CSV of x/y or WKT), so planner cannot place it on Earth. Give the system the "
+        "data was collected in, e.g. EPSG:32648 for UTM zone 48N or EPSG:4326 for GPS "
+        "latitude/longitude. Nothing was imported.", argument="crs")
 
-    df = raw.reset_index(drop=True)
+
+def _check_column_map(df: pd.DataFrame, kind: LayerName, options: IngestOptions,
+                      source: str) -> None:
+    """Refuse a column mapping that names columns the file or the layer does not have."""
     missing = [c for v in options.column_map.values() for c in v.split(",")
                if c.strip() and c.strip() not in df.columns]
     if missing:
@@ -106,33 +137,49 @@ def prepare(raw: gpd.GeoDataFrame, kind: LayerName, programme: Programme, *, sou
                          "Use: "
                          f"{', '.join(c.name for c in COLUMNS[kind] if c.name != 'import_id')}.",
                          argument="column_map")
+
+
+def _given(options: IngestOptions) -> dict[str, Any]:
+    return {"status": options.status, "method": options.method,
+            "recorded_on": options.recorded_on, "released_on": options.released_on}
+
+
+def _column_values(df: pd.DataFrame, kind: LayerName, options: IngestOptions
+                   ) -> dict[str, pd.Series]:
+    """Each planner column's values, from the file's column(s) mapped or found by spelling."""
     attr_cols = [c for c in df.columns if c != df.geometry.name]
+    given = _given(options)
     values: dict[str, pd.Series] = {}
-    given = {"status": options.status, "method": options.method,
-             "recorded_on": options.recorded_on, "released_on": options.released_on}
     for column in COLUMNS[kind]:
         if column.name in options.column_map and not options.column_map[column.name].strip():
-            continue  # `--map hazard_id=`: use no column (ids are generated)
+            continue  # `hazard_id=` mapped to nothing: ids are generated
         if given.get(column.name) is not None and column.name not in options.column_map:
             continue  # a value given for all rows wins over a column found by its name
         cands = _candidates(attr_cols, column.name, options.column_map)
         if cands:
             values[column.name] = _coalesce(df, cands)
+    return values
+
+
+def _ids(values: dict[str, pd.Series], kind: LayerName, source: str, n: int,
+         problems: list[Problem]) -> list[str | None]:
+    """Each feature's id, or ids made from the file name when the file has none."""
     id_col = ID_COLUMN[kind]
     ids = values.get(id_col)
     stem = Path(source).stem
     if ids is None:
-        ids = pd.Series([f"{stem}-{i + 1:05d}" for i in range(len(df))], dtype=object)
+        ids = pd.Series([f"{stem}-{i + 1:05d}" for i in range(n)], dtype=object)
         problems.append(Problem("file", f"no id column found, ids made from the file name "
                                 f"({ids.iloc[0] if len(ids) else stem}, …). Map a column to "
                                 f"{id_col} to keep your own codes.", "warning", "column_map"))
-    id_values: list[str | None] = [None if _is_blank(v) else str(v).strip() for v in ids]
-    labels = [_feature_label(i, id_values[i]) for i in range(len(df))]
-    for row, message, severity, argument in raw.attrs.get("read_notes", []):
-        problems.append(Problem("file" if row is None else labels[row], message, severity,
-                                argument))
+    return [None if _is_blank(v) else str(v).strip() for v in ids]
 
-    # a required field with neither a column nor a value for all rows: say so once
+
+def _required_columns(df: pd.DataFrame, kind: LayerName, options: IngestOptions,
+                      values: dict[str, pd.Series], problems: list[Problem]) -> None:
+    """A required field with neither a column nor a value for all rows: say so once."""
+    attr_cols = [c for c in df.columns if c != df.geometry.name]
+    given = _given(options)
     needed = {"hazards": (("status", "SHA or CHA"), ("recorded_on", "a date")),
               "releases": (("method", "cancelled, reduced or cleared"),
                            ("released_on", "a date"))}[kind]
@@ -142,13 +189,19 @@ def prepare(raw: gpd.GeoDataFrame, kind: LayerName, programme: Programme, *, sou
                 f"no {name} column found among {', '.join(map(str, attr_cols)) or 'no columns'}."
                 f" Map a column to {name}, or give one value for all rows ({what})"),
                 "error", name))
-            values[name] = pd.Series(["\0missing"] * len(df), dtype=object)
+            values[name] = pd.Series([_MISSING] * len(df), dtype=object)
 
+
+def _attribute_rows(kind: LayerName, values: dict[str, pd.Series],
+                    id_values: list[str | None], labels: list[str], options: IngestOptions,
+                    programme: Programme, facts: StoreFacts, existing_ids: set[str],
+                    problems: list[Problem]) -> dict[str, list[Any]]:
+    """The attribute values of every feature, checked; ids unique in the file and store."""
+    today = options.today or dt.date.today()
+    id_col = ID_COLUMN[kind]
     out: dict[str, list[Any]] = {c.name: [] for c in COLUMNS[kind]}
     seen: dict[str, int] = {}
-    for i in range(len(df)):
-        label = labels[i]
-        ident = id_values[i]
+    for i, (label, ident) in enumerate(zip(labels, id_values, strict=True)):
         if ident is None:
             problems.append(Problem(label, f"has no {id_col}", "error"))
         elif ident in seen:
@@ -162,18 +215,4 @@ def prepare(raw: gpd.GeoDataFrame, kind: LayerName, programme: Programme, *, sou
         out[id_col].append(ident)
         _prepare_attributes(kind, i, label, values, options, programme, today, out, problems,
                             facts.first_record_on)
-
-    geoms, ok = _check_geometries(df.geometry.set_crs(crs, allow_override=True), crs, labels,
-                                  options, problems)
-    _duplicate_geometries(geoms, ok, labels, problems)
-    _far_from_data(geoms, ok, crs, labels, facts.extent_lonlat, problems)
-    if any(p.severity == "error" for p in problems):
-        raise ValidationError(source, problems)
-
-    out["source_file"] = [source] * len(df)
-    out["import_id"] = [0] * len(df)
-    geo = gpd.GeoSeries(geoms, crs=crs).to_crs(programme.pyproj_crs)
-    multi = [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in geo]
-    features = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(multi, crs=programme.crs),
-                                crs=programme.crs)
-    return features, problems
+    return out
