@@ -151,8 +151,9 @@ def test_a_finished_programme_reports_compliance() -> None:
 
 def test_historical_forecast_without_releases_asks_for_capacity() -> None:
     led = strips([])
-    with pytest.raises(InputError, match="--capacity"):
+    with pytest.raises(InputError, match="capacity scenario") as exc:
         forecast(led, PROG, as_of=D(2014, 12, 31))
+    assert exc.value.argument == "capacity"
 
 
 def test_history_by_year_and_month_and_discoveries() -> None:

@@ -66,7 +66,8 @@ def _main(verbose: Annotated[int, typer.Option("-v", "--verbose", count=True)] =
 FLAGS = {"crs": "--crs", "layer": "--layer", "column_map": "--map", "buffer_m": "--buffer-m",
          "max_edge_m": "--max-edge-m", "status": "--status", "method": "--method",
          "recorded_on": "--recorded-on", "released_on": "--released-on",
-         "encoding": "--encoding", "store": "--store", "file": "FILE"}
+         "encoding": "--encoding", "store": "--store", "file": "FILE", "capacity": "--capacity",
+         "engine": "--engine"}
 
 
 def _hint(argument: str | None) -> str:

@@ -441,103 +441,147 @@ def forecast(ledger: Ledger, programme: Programme, scenario: Scenario | None = N
     as_of = as_of or default_as_of(ledger, scenario.freq, today)
     deadline = deadline or chosen.current
     remaining = float(ledger.status(as_of).remaining_m2)
-    per_year = 1 if scenario.freq == "year" else 12
-    months = 12 // per_year
-    steps = scenario.horizon_years * per_year
-    ends = _step_ends(as_of, steps, months)
-    rng = np.random.default_rng(scenario.seed)
-
     history = release_history(ledger, as_of, scenario.freq)
-    used = history
-    if scenario.window_years is not None and len(history):
-        start = add_years(as_of, -scenario.window_years)
-        used = history[history["period_end"] > start]
-    window = ((used["period_end"].iloc[0], used["period_end"].iloc[-1]) if len(used) else None)
-    weights = np.ones(len(used))
-    if scenario.half_life_years is not None and len(used):
-        age_years = np.array([(as_of - d).days for d in used["period_end"]]) / _DAYS_PER_YEAR
-        weights = 0.5 ** (age_years / scenario.half_life_years)
-    weights = weights / weights.sum() if len(used) else weights
-    hist_rel = used["released_m2"].to_numpy(dtype=float) if len(used) else np.zeros(0)
-    hist_disc = used["discovered_m2"].to_numpy(dtype=float) if len(used) else np.zeros(0)
-    mean_rel = float(np.dot(weights, hist_rel)) * per_year if len(used) else 0.0
-    mean_disc = float(np.dot(weights, hist_disc)) * per_year if len(used) else 0.0
-    assumptions: list[str] = []
-    unit = "year" if per_year == 1 else "month"
-    window_text = (f"{len(used)} {unit}(s) of recorded releases, periods ending "
-                   f"{window[0]} to {window[1]}" if window else "no recorded releases")
-    if scenario.half_life_years is not None:
-        window_text += f", weighted with a half-life of {scenario.half_life_years:g} years"
-
+    past = _Past.of(history, as_of, scenario)
+    steps = scenario.horizon_years * past.per_year
+    ends = _step_ends(as_of, steps, 12 // past.per_year)
+    rng = np.random.default_rng(scenario.seed)
     if scenario.kind == "historical":
-        if not len(used) and remaining > FINISHED_TOLERANCE_M2:
-            raise InputError(
-                f"no area released in the history up to {as_of}: a historical forecast needs "
-                "at least one period of releases. Give a capacity scenario instead (e.g. "
-                "--capacity cleared:4:500:200 for 4 teams at 500 m² a day, 200 days a year).")
-        idx = (rng.choice(len(used), size=(scenario.draws, steps), p=weights)
-               if len(used) else np.zeros((scenario.draws, steps), dtype=np.int64))
-        released = hist_rel[idx] if len(used) else np.zeros((scenario.draws, steps))
-        if scenario.discovery_m2_per_year is None:
-            added = hist_disc[idx] if len(used) else np.zeros_like(released)
-            disc_rate = mean_disc
-            disc_text = (f"new contamination is discovered as in the same drawn {unit} "
-                         f"(mean {disc_rate:,.0f} m²/year)")
-        else:
-            disc_rate = scenario.discovery_m2_per_year
-            added = np.full_like(released, disc_rate / per_year)
-            disc_text = f"new contamination is discovered at {disc_rate:,.0f} m²/year"
-        rel_rate = mean_rel
-        method = (f"bootstrap of {unit}ly release rates: {scenario.draws:,} futures, each "
-                  f"{unit} drawn at random (with replacement) from {window_text}; seed "
-                  f"{scenario.seed}")
-        assumptions += [f"future {unit}s release area as the recorded ones did, in random "
-                        "order", disc_text]
+        draws = _historical_draws(past, scenario, steps, rng, remaining, as_of)
     else:
-        rel_rate = scenario.capacity_m2_per_year
-        factors = np.ones((scenario.draws, steps))
-        if scenario.capacity_cv > 0:
-            sigma = math.sqrt(math.log1p(scenario.capacity_cv ** 2))
-            factors = rng.lognormal(-sigma * sigma / 2, sigma, size=(scenario.draws, steps))
-        released = factors * (rel_rate / per_year)
-        disc_rate = (mean_disc if scenario.discovery_m2_per_year is None
-                     else scenario.discovery_m2_per_year)
-        added = np.full_like(released, disc_rate / per_year)
-        lines = "; ".join(f"{c.method}: {c.teams:g} team(s) × {c.m2_per_team_day:,.0f} m²/day "
-                          f"× {c.working_days_per_year:g} days = {c.rate_m2_per_year:,.0f} "
-                          "m²/year" for c in scenario.capacity)
-        method = (f"capacity projection: {lines}; total {rel_rate:,.0f} m²/year"
-                  + (f", varying year to year with a coefficient of variation of "
-                     f"{scenario.capacity_cv:g} (log-normal, {scenario.draws:,} futures, seed "
-                     f"{scenario.seed})" if scenario.capacity_cv > 0 else ", constant"))
-        src = ("the recorded mean of " + window_text if scenario.discovery_m2_per_year is None
-               else "given")
-        assumptions += ["the teams keep this capacity for the whole period",
-                        f"new contamination is discovered at {disc_rate:,.0f} m²/year ({src})"]
-    assumptions += [f"remaining area at {as_of}: {remaining:,.0f} m², the union of recorded "
-                    "hazards minus the union of releases, in an equal-area projection",
-                    f"futures not finished after {scenario.horizon_years} years count as not "
-                    "finishing"]
-
-    days, left = _simulate(remaining, released, added, ends)
+        draws = _capacity_draws(past, scenario, steps, rng)
+    assumptions = [*draws.assumptions,
+                   f"remaining area at {as_of}: {remaining:,.0f} m², the union of recorded "
+                   "hazards minus the union of releases, in an equal-area projection",
+                   f"futures not finished after {scenario.horizon_years} years count as not "
+                   "finishing"]
+    days, left = _simulate(remaining, draws.released, draws.added, ends)
     q = {p: _date(_quantile_days(days, v)) for p, v in
          (("P10", 0.1), ("P50", 0.5), ("P90", 0.9))}
     deadline_day = (deadline - dt.date(1970, 1, 1)).days
     probability = float(np.mean(days <= deadline_day))
     years_left = (deadline - as_of).days / _DAYS_PER_YEAR
-    required = (remaining / years_left + disc_rate) if years_left > 0 else None
+    required = (remaining / years_left + draws.disc_rate) if years_left > 0 else None
     if remaining <= FINISHED_TOLERANCE_M2:
         required = 0.0
     fan = _fan(ends, remaining, left, days)
     years_needed, statement = _years_needed(q[scenario.basis], scenario.basis, deadline,
                                             remaining, chosen, as_of)
     return Forecast(
-        scenario=scenario, method=method, assumptions=assumptions, as_of=as_of,
+        scenario=scenario, method=draws.method, assumptions=assumptions, as_of=as_of,
         group=chosen.name, deadline=deadline, remaining_m2=remaining, history=history,
-        window=window, release_m2_per_year=rel_rate, discovery_m2_per_year=disc_rate,
+        window=past.window, release_m2_per_year=draws.rel_rate,
+        discovery_m2_per_year=draws.disc_rate,
         completion_p10=q["P10"], completion_p50=q["P50"], completion_p90=q["P90"],
         probability_by_deadline=probability, required_release_m2_per_year=required,
         years_needed=years_needed, statement=statement, fan=fan, completion_days=days)
+
+
+@dataclass(frozen=True)
+class _Past:
+    """The recorded periods a forecast draws on, their weights and mean rates [m²/year]."""
+
+    per_year: int
+    unit: str
+    window: tuple[dt.date, dt.date] | None
+    window_text: str
+    weights: np.ndarray
+    released: np.ndarray
+    discovered: np.ndarray
+    mean_release_m2_per_year: float
+    mean_discovery_m2_per_year: float
+
+    @classmethod
+    def of(cls, history: pd.DataFrame, as_of: dt.date, scenario: Scenario) -> _Past:
+        per_year = 1 if scenario.freq == "year" else 12
+        used = history
+        if scenario.window_years is not None and len(history):
+            used = history[history["period_end"] > add_years(as_of, -scenario.window_years)]
+        window = ((used["period_end"].iloc[0], used["period_end"].iloc[-1]) if len(used)
+                  else None)
+        weights = np.ones(len(used))
+        if scenario.half_life_years is not None and len(used):
+            age_years = np.array([(as_of - d).days for d in used["period_end"]]) / _DAYS_PER_YEAR
+            weights = 0.5 ** (age_years / scenario.half_life_years)
+        weights = weights / weights.sum() if len(used) else weights
+        rel = used["released_m2"].to_numpy(dtype=float) if len(used) else np.zeros(0)
+        disc = used["discovered_m2"].to_numpy(dtype=float) if len(used) else np.zeros(0)
+        unit = "year" if per_year == 1 else "month"
+        text = (f"{len(used)} {unit}(s) of recorded releases, periods ending "
+                f"{window[0]} to {window[1]}" if window else "no recorded releases")
+        if scenario.half_life_years is not None:
+            text += f", weighted with a half-life of {scenario.half_life_years:g} years"
+        return cls(per_year, unit, window, text, weights, rel, disc,
+                   float(np.dot(weights, rel)) * per_year if len(used) else 0.0,
+                   float(np.dot(weights, disc)) * per_year if len(used) else 0.0)
+
+
+@dataclass(frozen=True)
+class _Draws:
+    """Simulated futures: area released and discovered per step [m²], and how they were made."""
+
+    released: np.ndarray
+    added: np.ndarray
+    rel_rate: float
+    disc_rate: float
+    method: str
+    assumptions: list[str]
+
+
+def _historical_draws(past: _Past, scenario: Scenario, steps: int, rng: np.random.Generator,
+                      remaining: float, as_of: dt.date) -> _Draws:
+    """Each future period drawn at random from the recorded ones (bootstrap)."""
+    n = len(past.released)
+    if not n and remaining > FINISHED_TOLERANCE_M2:
+        raise InputError(
+            f"no area released in the history up to {as_of}: a historical forecast needs "
+            "at least one period of releases. Give a capacity scenario instead (e.g. 4 teams "
+            "of deminers at 500 m² a day, 200 days a year).", argument="capacity")
+    idx = (rng.choice(n, size=(scenario.draws, steps), p=past.weights)
+           if n else np.zeros((scenario.draws, steps), dtype=np.int64))
+    released = past.released[idx] if n else np.zeros((scenario.draws, steps))
+    unit = past.unit
+    if scenario.discovery_m2_per_year is None:
+        added = past.discovered[idx] if n else np.zeros_like(released)
+        disc_rate = past.mean_discovery_m2_per_year
+        disc_text = (f"new contamination is discovered as in the same drawn {unit} "
+                     f"(mean {disc_rate:,.0f} m²/year)")
+    else:
+        disc_rate = scenario.discovery_m2_per_year
+        added = np.full_like(released, disc_rate / past.per_year)
+        disc_text = f"new contamination is discovered at {disc_rate:,.0f} m²/year"
+    method = (f"bootstrap of {unit}ly release rates: {scenario.draws:,} futures, each "
+              f"{unit} drawn at random (with replacement) from {past.window_text}; seed "
+              f"{scenario.seed}")
+    return _Draws(released, added, past.mean_release_m2_per_year, disc_rate, method,
+                  [f"future {unit}s release area as the recorded ones did, in random order",
+                   disc_text])
+
+
+def _capacity_draws(past: _Past, scenario: Scenario, steps: int,
+                    rng: np.random.Generator) -> _Draws:
+    """Teams × m²/team/day × working days, optionally varying year to year (log-normal)."""
+    rel_rate = scenario.capacity_m2_per_year
+    factors = np.ones((scenario.draws, steps))
+    if scenario.capacity_cv > 0:
+        sigma = math.sqrt(math.log1p(scenario.capacity_cv ** 2))
+        factors = rng.lognormal(-sigma * sigma / 2, sigma, size=(scenario.draws, steps))
+    released = factors * (rel_rate / past.per_year)
+    disc_rate = (past.mean_discovery_m2_per_year if scenario.discovery_m2_per_year is None
+                 else scenario.discovery_m2_per_year)
+    added = np.full_like(released, disc_rate / past.per_year)
+    lines = "; ".join(f"{c.method}: {c.teams:g} team(s) × {c.m2_per_team_day:,.0f} m²/day "
+                      f"× {c.working_days_per_year:g} days = {c.rate_m2_per_year:,.0f} "
+                      "m²/year" for c in scenario.capacity)
+    method = (f"capacity projection: {lines}; total {rel_rate:,.0f} m²/year"
+              + (f", varying year to year with a coefficient of variation of "
+                 f"{scenario.capacity_cv:g} (log-normal, {scenario.draws:,} futures, seed "
+                 f"{scenario.seed})" if scenario.capacity_cv > 0 else ", constant"))
+    src = ("the recorded mean of " + past.window_text if scenario.discovery_m2_per_year is None
+           else "given")
+    return _Draws(released, added, rel_rate, disc_rate, method,
+                  ["the teams keep this capacity for the whole period",
+                   f"new contamination is discovered at {disc_rate:,.0f} m²/year ({src})"])
 
 
 def group_ledger(ledger: Ledger, programme: Programme, group: str | None) -> Ledger:
