@@ -104,7 +104,7 @@ def upload_once(folder: Path, data: Path, limit: float) -> None:
         port = s.getsockname()[1]
     env = {**os.environ, "PLANNER_MAX_UPLOAD_SECONDS": f"{limit:g}",
            "PLANNER_UPLOAD_DIR": str(uploads)}
-    server = subprocess.Popen([sys.executable, "-c", "from planner.cli.app import app; app()",
+    server = subprocess.Popen([sys.executable, "-c", "from planner.cli.shared import app; app()",
                                "serve", "--store", str(store_path), "--port", str(port)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

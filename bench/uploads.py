@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-CLI = "import sys; from planner.cli.app import app; sys.argv[0] = 'planner'; app()"
+CLI = "import sys; from planner.cli.shared import app; sys.argv[0] = 'planner'; app()"
 
 
 def cli(*args: str) -> str:

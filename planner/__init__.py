@@ -1,7 +1,7 @@
 """planner: ingest, account for and plan the clearance of cluster-munition-contaminated land.
 
 The core is plain functions over GeoDataFrames (``planner.ingest``, ``planner.accounting``,
-``planner.store``); the command line (``planner.cli.app``) is a thin layer over them.
+``planner.store``); the command line (``planner.cli.shared``) is a thin layer over them.
 """
 
 from planner.errors import PlannerError

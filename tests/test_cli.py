@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from planner.cli.app import app
+from planner.cli import app
 
 from .test_ingest import field_frame, write_shp_zip
 
@@ -203,7 +203,7 @@ def test_the_independent_check_can_fail_and_the_command_exits_non_zero(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A ledger with one piece's area wrong by 500 m²: --verify sees it, and so does the
     extension request (which verifies by default); both exit 1 and say not to file."""
-    import planner.cli.app as cli
+    import planner.cli.shared as cli
 
     store = str(tmp_path / "demo.gpkg")
     assert run("demo", "--store", store)[0] == 0

@@ -16,7 +16,7 @@ import shapely
 from shapely import box
 from typer.testing import CliRunner
 
-from planner.cli.app import app
+from planner.cli import app
 from planner.errors import InputError, UnsupportedFormatError, ValidationError
 from planner.ingest import IngestOptions, ingest, read_file
 from planner.store import Store

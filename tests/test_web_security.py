@@ -497,7 +497,7 @@ def test_sigterm_during_an_upload_stops_planner_serve_within_seconds(tmp_path: P
            "PLANNER_MAX_UPLOAD_SECONDS": "600",
            "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     server = subprocess.Popen(
-        [sys.executable, "-c", "from planner.cli.app import app; app()", "serve", "--store",
+        [sys.executable, "-c", "from planner.cli.shared import app; app()", "serve", "--store",
          str(path), "--port", str(port)], env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

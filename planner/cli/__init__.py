@@ -2,7 +2,7 @@
 
 Commands are grouped by area: :mod:`~planner.cli.ingest`, :mod:`~planner.cli.figures`,
 :mod:`~planner.cli.treaty`, :mod:`~planner.cli.field`, :mod:`~planner.cli.service`; the Typer
-app, shared options and error rendering live in :mod:`~planner.cli.app`.
+app, shared options and error rendering live in :mod:`~planner.cli.shared`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 import uuid
 
 from planner.cli import field, figures, ingest, service, treaty  # noqa: F401 - registers
-from planner.cli.app import app, err
+from planner.cli.shared import app, err
 
 __all__ = ["app", "main"]
 

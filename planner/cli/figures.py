@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from planner.accounting import Status, period_ends, verified_status
-from planner.cli.app import (
+from planner.cli.shared import (
     EngineOpt,
     JsonOpt,
     StoreOpt,

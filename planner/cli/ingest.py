@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from planner.cli.app import (
+from planner.cli.shared import (
     MAX_PRINTED_PROBLEMS,
     JsonOpt,
     StoreOpt,

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from planner.cli.app import JsonOpt, StoreOpt, _errors, app, err, out
+from planner.cli.shared import JsonOpt, StoreOpt, _errors, app, err, out
 from planner.errors import InputError
 from planner.store import open_store
 

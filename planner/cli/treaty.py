@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from planner.accounting import Ledger
-from planner.cli.app import JsonOpt, StoreOpt, _date, _errors, _ledger, app, check_text, err, out
+from planner.cli.shared import JsonOpt, StoreOpt, _date, _errors, _ledger, app, check_text, err, out
 from planner.documents.model import write_document
 from planner.errors import InputError
 from planner.io.cells import write_csv

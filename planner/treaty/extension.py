@@ -292,17 +292,7 @@ def _method_shares(yearly: pd.DataFrame) -> dict[str, float]:
 def request_document(fig: RequestFigures, forecast: Forecast, *,
                      history: pd.DataFrame | None = None) -> Document:
     """The draft request (or declaration of compliance) as a :class:`Document`."""
-    finished = fig.finished
-    if finished:
-        title = (f"{fig.programme}: draft declaration of compliance with Article 4(1) "
-                 f"({fig.group})")
-    elif fig.requested_years == 0:
-        title = (f"{fig.programme}: status against the Article 4 deadline ({fig.group}); no "
-                 "extension needed at this forecast")
-    else:
-        title = (f"{fig.programme}: draft request for an extension of the Article 4 deadline "
-                 f"({fig.group})")
-    doc = Document(title)
+    doc = Document(_title(fig))
     doc.add(Paragraph(
         f"Draft prepared by planner from the programme's records. Figures are at "
         f"{_long(fig.as_of)}. Entry into force: {_long(fig.eif)}. Original deadline "
@@ -310,27 +300,57 @@ def request_document(fig: RequestFigures, forecast: Forecast, *,
         f"{_long(fig.current_deadline)}."),
         Paragraph(f"Areas are the union of recorded polygons, so land recorded twice is "
                   f"counted once; square metres, {fig.area_method}.", "note"))
+    _add_duration(doc, fig, forecast)
+    doc.add(Blank("(b)", "A detailed explanation of the reasons for the proposed extension, "
+                  "including the financial and technical means available to and required by "
+                  "the State Party."))
+    _add_work_done(doc, fig)
+    _add_areas(doc, fig)
+    _add_plan_and_forecast(doc, fig, forecast)
+    if history is not None:
+        doc.add(_burndown_figure(fig, forecast, history))
+    doc.add(Heading("Breakdown by region and status"), _region_table(fig.regions))
+    doc.add(Blank("(g)", "Circumstances that impeded the ability of the State Party to destroy "
+                  "all cluster munition remnants during the initial ten-year period (and any "
+                  "previous extension), and those that may impede it during the extension."),
+            Blank("(h)", "The humanitarian, social, economic and environmental implications of "
+                  "the extension."),
+            Blank("(i)", "Any other information relevant to the request."))
+    return doc
 
-    if finished:
+
+def _title(fig: RequestFigures) -> str:
+    if fig.finished:
+        return (f"{fig.programme}: draft declaration of compliance with Article 4(1) "
+                f"({fig.group})")
+    if fig.requested_years == 0:
+        return (f"{fig.programme}: status against the Article 4 deadline ({fig.group}); no "
+                "extension needed at this forecast")
+    return (f"{fig.programme}: draft request for an extension of the Article 4 deadline "
+            f"({fig.group})")
+
+
+def _add_duration(doc: Document, fig: RequestFigures, forecast: Forecast) -> None:
+    """(a), or the completion statement when nothing remains."""
+    if fig.finished:
         doc.add(Heading("Completion"), Paragraph(
             f"All {both(fig.area_at_eif_m2 + fig.discovered_after_eif_m2)} of contaminated "
             f"area recorded has been released; no contaminated area remains at "
             f"{_long(fig.as_of)}. The State can declare compliance at the next Meeting of "
             "States Parties (Article 4(1)(c)); no extension is needed."))
+        return
+    doc.add(Heading("(a) Duration of the proposed extension"))
+    if fig.requested_years:
+        doc.add(Paragraph(
+            f"{fig.requested_years} year(s), from {_long(fig.current_deadline)} to "
+            f"{_long(fig.requested_deadline)}."),
+            Paragraph(forecast.statement, "note"))
     else:
-        doc.add(Heading("(a) Duration of the proposed extension"))
-        if fig.requested_years:
-            doc.add(Paragraph(
-                f"{fig.requested_years} year(s), from {_long(fig.current_deadline)} to "
-                f"{_long(fig.requested_deadline)}."),
-                Paragraph(forecast.statement, "note"))
-        else:
-            doc.add(Paragraph(forecast.statement))
+        doc.add(Paragraph(forecast.statement))
 
-    doc.add(Blank("(b)", "A detailed explanation of the reasons for the proposed extension, "
-                  "including the financial and technical means available to and required by "
-                  "the State Party."))
 
+def _add_work_done(doc: Document, fig: RequestFigures) -> None:
+    """(c): area released per year by method since entry into force."""
     doc.add(Heading("(c) Work done since entry into force"),
             Table(["year", "cancelled [m²]", "reduced [m²]", "cleared [m²]",
                    "released [m²]", "discovered [m²]", "remaining at end [m²]"],
@@ -347,6 +367,10 @@ def request_document(fig: RequestFigures, forecast: Forecast, *,
                       "technical survey; cleared: fully cleared to the required depth. Each "
                       "piece of land is counted once, under its earliest release.", "note"))
 
+
+
+def _add_areas(doc: Document, fig: RequestFigures) -> None:
+    """(d), (e), (f) and the reconciliation with its independent check."""
     doc.add(Heading("(d) Contaminated area at entry into force, and discovered since"),
             Paragraph(f"Area contaminated at entry into force: {both(fig.area_at_eif_m2)}."),
             Paragraph(f"Additional area discovered after entry into force: "
@@ -363,6 +387,10 @@ def request_document(fig: RequestFigures, forecast: Forecast, *,
         doc.add(Paragraph(f"{m2(fig.outside_m2)} of recorded releases lie outside any "
                           "recorded hazard and are not counted as released.", "note"))
 
+
+
+def _add_plan_and_forecast(doc: Document, fig: RequestFigures, forecast: Forecast) -> None:
+    """The annual work plan and the forecast it is compared with."""
     if len(fig.plan):
         end = fig.plan["period_end"].iloc[-1]
         doc.add(Heading("Annual work plan"),
@@ -386,29 +414,23 @@ def request_document(fig: RequestFigures, forecast: Forecast, *,
                          f"{m2(forecast.required_release_m2_per_year)} a year."
                          if forecast.required_release_m2_per_year is not None else "")),
             Paragraph("Assumptions: " + "; ".join(forecast.assumptions) + ".", "note"))
-    if history is not None:
-        marks = [("original deadline", fig.original_deadline)]
-        if fig.current_deadline != fig.original_deadline:
-            marks.append(("deadline in force", fig.current_deadline))
-        if fig.requested_years:
-            marks.append(("requested", fig.requested_deadline))
-        plan_line = (pd.concat([pd.DataFrame({"period_end": [fig.as_of],
-                                              "remaining_m2": [fig.remaining_m2]}),
-                                fig.plan[["period_end", "remaining_m2"]]])
-                     if len(fig.plan) else None)
-        doc.add(Figure(burndown_png(history, forecast, deadlines=marks, plan=plan_line,
-                                    title=f"{fig.programme}: remaining contaminated area"),
-                       "Remaining area: recorded (blue), forecast median and P10–P90 band "
-                       "(orange), work plan (green), deadlines (vertical lines).", "burndown"))
 
-    doc.add(Heading("Breakdown by region and status"), _region_table(fig.regions))
-    doc.add(Blank("(g)", "Circumstances that impeded the ability of the State Party to destroy "
-                  "all cluster munition remnants during the initial ten-year period (and any "
-                  "previous extension), and those that may impede it during the extension."),
-            Blank("(h)", "The humanitarian, social, economic and environmental implications of "
-                  "the extension."),
-            Blank("(i)", "Any other information relevant to the request."))
-    return doc
+
+def _burndown_figure(fig: RequestFigures, forecast: Forecast, history: pd.DataFrame) -> Figure:
+    """Remaining area recorded, forecast fan, work plan and deadlines, as a PNG."""
+    marks = [("original deadline", fig.original_deadline)]
+    if fig.current_deadline != fig.original_deadline:
+        marks.append(("deadline in force", fig.current_deadline))
+    if fig.requested_years:
+        marks.append(("requested", fig.requested_deadline))
+    plan_line = (pd.concat([pd.DataFrame({"period_end": [fig.as_of],
+                                          "remaining_m2": [fig.remaining_m2]}),
+                            fig.plan[["period_end", "remaining_m2"]]])
+                 if len(fig.plan) else None)
+    return Figure(burndown_png(history, forecast, deadlines=marks, plan=plan_line,
+                               title=f"{fig.programme}: remaining contaminated area"),
+                  "Remaining area: recorded (blue), forecast median and P10–P90 band "
+                  "(orange), work plan (green), deadlines (vertical lines).", "burndown")
 
 
 def _long(day: dt.date) -> str:
