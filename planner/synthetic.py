@@ -90,6 +90,16 @@ def synthetic_programme(spec: SyntheticSpec | None = None
     spec = spec or SyntheticSpec()
     rng = np.random.default_rng(spec.seed)
     crs = pyproj.CRS.from_user_input(spec.crs)
+    hazard_rows, hazard_geoms = _hazards(spec, rng, crs)
+    hazards = gpd.GeoDataFrame(hazard_rows, geometry=hazard_geoms, crs=crs)
+    release_rows, release_geoms = _releases(spec, rng, hazard_rows, hazard_geoms)
+    releases = gpd.GeoDataFrame(release_rows, geometry=release_geoms, crs=crs)
+    return hazards, releases
+
+
+def _hazards(spec: SyntheticSpec, rng: np.random.Generator, crs: pyproj.CRS
+             ) -> tuple[list[dict[str, Any]], list[shapely.Polygon]]:
+    """Strike sites, each leaving a few overlapping elliptical footprints."""
     to_xy = pyproj.Transformer.from_crs(4326, crs, always_xy=True)
     x0, y0 = to_xy.transform(*spec.centre_lonlat)
     n = spec.n_hazards
@@ -104,7 +114,6 @@ def synthetic_programme(spec: SyntheticSpec | None = None
     site_munition = rng.integers(0, len(MUNITIONS), n_sites)
     eif = spec.eif
     first = dt.date(spec.first_year, 1, 1)
-    last = dt.date(spec.last_year, 12, 31)
 
     hazard_rows: list[dict[str, Any]] = []
     hazard_geoms: list[shapely.Polygon] = []
@@ -127,8 +136,16 @@ def synthetic_programme(spec: SyntheticSpec | None = None
             "munition_type": MUNITIONS[site_munition[s]],
         })
         hazard_geoms.append(geom)
-    hazards = gpd.GeoDataFrame(hazard_rows, geometry=hazard_geoms, crs=crs)
 
+    return hazard_rows, hazard_geoms
+
+
+def _releases(spec: SyntheticSpec, rng: np.random.Generator,
+              hazard_rows: list[dict[str, Any]], hazard_geoms: list[shapely.Polygon]
+              ) -> tuple[list[dict[str, Any]], list[Any]]:
+    """A few strips of each hazard released over the years, by all three methods."""
+    n = len(hazard_rows)
+    last = dt.date(spec.last_year, 12, 31)
     release_rows, release_geoms = [], []
     k = 0
     for i in range(n):
@@ -162,5 +179,5 @@ def synthetic_programme(spec: SyntheticSpec | None = None
                 "depth_cm": 30.0 if method == "cleared" else None,
             })
             release_geoms.append(piece)
-    releases = gpd.GeoDataFrame(release_rows, geometry=release_geoms, crs=crs)
-    return hazards, releases
+    return release_rows, release_geoms
+
