@@ -7,8 +7,7 @@ import shapely
 from shapely import box
 
 from planner.areas import area_m2, equal_area_crs, geodesic_area_m2, union_area_m2
-
-from .conftest import sq
+from tests.conftest import sq
 
 
 def test_two_overlapping_squares_union_is_15000_not_20000() -> None:

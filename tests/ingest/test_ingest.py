@@ -21,8 +21,7 @@ from planner.errors import (
 )
 from planner.ingest import IngestOptions, ingest, parse_date, read_file
 from planner.store import Store
-
-from .conftest import AMSTERDAM
+from tests.conftest import AMSTERDAM
 
 D = dt.date
 UTM = 32648

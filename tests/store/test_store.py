@@ -11,8 +11,7 @@ import shapely
 
 from planner.errors import DuplicateImportError, InputError, StoreError, StoreNotFoundError
 from planner.store import ImportRecord, Store, open_store
-
-from .conftest import hazards_frame, sq
+from tests.conftest import hazards_frame, sq
 
 
 def record(sha: str = "abc", rows: int = 2) -> ImportRecord:
@@ -100,7 +99,7 @@ def test_read_can_reproject_as_it_reads(demo_store: Store) -> None:
 
 
 def _postgis_url() -> str:
-    from .conftest import new_postgis_database, postgres_url
+    from tests.conftest import new_postgis_database, postgres_url
 
     admin = postgres_url()
     if admin is None:

@@ -24,8 +24,7 @@ from planner.accounting import (
 from planner.accounting.tiles import local_client
 from planner.errors import InputError
 from planner.store import Store, copy_store
-
-from .conftest import DATA, EIF, X0, Y0, fill_store, hazards_frame, releases_frame, sq
+from tests.conftest import DATA, EIF, X0, Y0, fill_store, hazards_frame, releases_frame, sq
 
 D = dt.date
 YEARS = period_ends(D(2008, 1, 1), D(2024, 12, 31))
@@ -47,7 +46,7 @@ def assert_same_series(a: pd.DataFrame, b: pd.DataFrame) -> None:
 @pytest.mark.parametrize("kind", ["gpkg", "postgis"])
 def test_partitioned_series_equals_single_process(
         kind: str, demo_store: Store, client: Any) -> None:
-    from .conftest import new_postgis_database, postgres_url
+    from tests.conftest import new_postgis_database, postgres_url
 
     store = demo_store
     if kind == "postgis":
@@ -152,7 +151,7 @@ def test_own_local_cluster_when_no_client_is_given(make_store: Callable[..., Sto
 # -------------------------------------------------------------- accounting inside PostGIS
 
 def _postgis_copy(store: Store) -> Store:
-    from .conftest import new_postgis_database, postgres_url
+    from tests.conftest import new_postgis_database, postgres_url
 
     admin = postgres_url()
     if admin is None:

@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from planner.accounting import build_ledger, period_ends, status_direct
 from planner.errors import InputError
 from planner.store import Store
-
-from .conftest import EIF, hazards_frame, releases_frame, sq
+from tests.conftest import EIF, hazards_frame, releases_frame, sq
 
 TOL = 0.05  # m²: GRS80 (EPSG:3035) vs WGS 84 ellipsoid of the measuring projection
 D = dt.date
@@ -211,8 +210,7 @@ def test_a_silent_overlay_failure_is_caught_and_measured_again() -> None:
     import json
 
     from planner.accounting.pieces import measure, overlap_excess
-
-    from .conftest import DATA
+    from tests.conftest import DATA
 
     case = json.loads((DATA / "geos_overlay_failure.json").read_text())
     first, second, release = (shapely.from_wkb(case[k]) for k in

@@ -9,8 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from planner.cli import app
-
-from .test_ingest import field_frame, write_shp_zip
+from tests.ingest.test_ingest import field_frame, write_shp_zip
 
 runner = CliRunner()
 
@@ -154,7 +153,7 @@ def test_marking_plan_and_map_commands(tmp_path: Path) -> None:
 
 
 def test_the_same_commands_run_on_a_postgis_store(tmp_path: Path) -> None:
-    from .conftest import new_postgis_database, postgres_url
+    from tests.conftest import new_postgis_database, postgres_url
 
     admin = postgres_url()
     if admin is None:

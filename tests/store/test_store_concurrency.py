@@ -26,8 +26,7 @@ from planner.errors import StoreBusyError
 from planner.ingest import IngestOptions, ingest
 from planner.programme import Programme
 from planner.store import GeoPackageStore, ImportRecord, create_store, open_store
-
-from .conftest import EIF, hazards_frame, sq
+from tests.conftest import EIF, hazards_frame, sq
 
 N_FEATURES = 1000
 
@@ -291,7 +290,7 @@ def test_the_store_is_one_file_in_its_usual_journal_mode_when_closed(tmp_path: P
 
 
 def test_values_json_cannot_carry_are_still_written(tmp_path: Path) -> None:
-    from .conftest import releases_frame
+    from tests.conftest import releases_frame
 
     path = _new_store(tmp_path)
     store = open_store(path)
