@@ -18,7 +18,7 @@ from planner.documents.model import write_document
 from planner.errors import InputError
 from planner.io.cells import write_csv
 from planner.programme import Programme
-from planner.store import Store, open_store
+from planner.store import open_store
 from planner.treaty.article7 import article7_report
 from planner.treaty.deadlines import (
     Extension,
@@ -152,18 +152,13 @@ Basis = Annotated[str, typer.Option(help="P10, P50 or P90: completion date the e
 Name = Annotated[str | None, typer.Option(help="Scenario name shown on reports.")]
 
 
-def _forecast(store: str, as_of: str | None, freq: str, window_years: int | None,
-              half_life_years: float | None, capacity: list[str] | None, capacity_cv: float,
-              discovery_m2_per_year: float | None, draws: int, seed: int, group: str | None,
-              basis: str, name: str | None, quiet: bool
-              ) -> tuple[Store, Programme, Ledger, Forecast]:
+def _forecast(store: str, scenario: Scenario, as_of: str | None, group: str | None,
+              quiet: bool) -> tuple[Programme, Ledger, Forecast]:
     st = open_store(store)
     programme = st.programme()
     ledger = _ledger(st, not quiet)
-    scenario = _scenario(freq, window_years, half_life_years, capacity, capacity_cv,
-                         discovery_m2_per_year, draws, seed, basis, name)
     f = forecast(ledger, programme, scenario, as_of=_date(as_of, "--as-of"), group=group)
-    return st, programme, ledger, f
+    return programme, ledger, f
 
 
 def _scenario(freq: str, window_years: int | None, half_life_years: float | None,
@@ -216,9 +211,9 @@ def forecast_cmd(store: StoreOpt, as_of: AsOf = None, freq: Freq = "year",
     from planner.treaty.forecast import release_history
 
     with _errors():
-        _, programme, ledger, f = _forecast(store, as_of, freq, window_years, half_life_years,
-                                            capacity, capacity_cv, discovery_m2_per_year,
-                                            draws, seed, group, basis, name, as_json)
+        scenario = _scenario(freq, window_years, half_life_years, capacity, capacity_cv,
+                             discovery_m2_per_year, draws, seed, basis, name)
+        programme, ledger, f = _forecast(store, scenario, as_of, group, as_json)
         if chart is not None:
             chart.write_bytes(burndown_png(
                 release_history(ledger, f.as_of), f, deadlines=[("deadline", f.deadline)],

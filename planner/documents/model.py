@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from planner.errors import InputError
 from planner.io.cells import xml_text
@@ -234,7 +234,6 @@ def to_html(doc: Document) -> str:
 def to_docx(doc: Document) -> bytes:
     """The document as a Word file (python-docx), figures embedded."""
     import docx
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.shared import Cm, Pt, RGBColor
 
     safe = xml_text   # XML 1.0 cannot hold most control characters: python-docx would refuse
@@ -257,35 +256,41 @@ def to_docx(doc: Document) -> bytes:
             run.font.color.rgb = RGBColor(0xB3, 0x59, 0x00)
             p.add_run(safe(b.prompt)).italic = True
         elif isinstance(b, Table):
-            if b.caption:
-                for run in d.add_paragraph(safe(b.caption)).runs:
-                    run.bold = True
-            num = list(b.numeric) + [False] * (len(b.columns) - len(b.numeric))
-            t = d.add_table(rows=1, cols=len(b.columns))
-            t.style = "Table Grid"
-            for cell, name in zip(t.rows[0].cells, b.columns, strict=False):
-                cell.text = safe(name)
-                for run in cell.paragraphs[0].runs:
-                    run.bold = True
-            for i, r in enumerate(b.rows):
-                cells = t.add_row().cells
-                for j, (cell, value) in enumerate(zip(cells, r, strict=False)):
-                    cell.text = safe(value)
-                    para = cell.paragraphs[0]
-                    if num[j]:
-                        para.alignment = WD_ALIGN_PARAGRAPH.RIGHT
-                    if i >= len(b.rows) - b.total_rows:
-                        for run in para.runs:
-                            run.bold = True
-            d.add_paragraph()
+            _docx_table(d, b)
         elif isinstance(b, Figure):
             d.add_picture(io.BytesIO(b.png), width=Cm(16))
-            cap = d.add_paragraph(safe(b.caption))
-            for run in cap.runs:
+            for run in d.add_paragraph(safe(b.caption)).runs:
                 run.italic = True
     buf = io.BytesIO()
     d.save(buf)
     return buf.getvalue()
+
+
+def _docx_table(d: Any, b: Table) -> None:
+    """One table: caption in bold, header row in bold, numbers right-aligned, totals bold."""
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+
+    safe = xml_text
+    if b.caption:
+        for run in d.add_paragraph(safe(b.caption)).runs:
+            run.bold = True
+    num = list(b.numeric) + [False] * (len(b.columns) - len(b.numeric))
+    t = d.add_table(rows=1, cols=len(b.columns))
+    t.style = "Table Grid"
+    for cell, name in zip(t.rows[0].cells, b.columns, strict=False):
+        cell.text = safe(name)
+        for run in cell.paragraphs[0].runs:
+            run.bold = True
+    for i, r in enumerate(b.rows):
+        total = i >= len(b.rows) - b.total_rows
+        for j, (cell, value) in enumerate(zip(t.add_row().cells, r, strict=False)):
+            cell.text = safe(value)
+            para = cell.paragraphs[0]
+            if num[j]:
+                para.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+            for run in para.runs if total else []:
+                run.bold = True
+    d.add_paragraph()
 
 
 def write_document(doc: Document, path: Path) -> list[Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -150,11 +151,21 @@ def _number_cell(v: Any, name: str, label: str, cast: Callable[[Any], Any],
         return None
 
 
+@dataclass(frozen=True)
+class RowContext:
+    """What every row of a file is checked against: defaults, programme, today, first record."""
+
+    options: IngestOptions
+    programme: Programme
+    today: dt.date
+    first_record: dt.date | None = None
+
+
 def _prepare_attributes(kind: LayerName, i: int, label: str, values: dict[str, pd.Series],
-                        options: IngestOptions, programme: Programme, today: dt.date,
-                        out: dict[str, list[Any]], problems: list[Problem],
-                        first_record: dt.date | None = None) -> None:
+                        ctx: RowContext, out: dict[str, list[Any]],
+                        problems: list[Problem]) -> None:
     """Append feature ``i``'s checked attribute values to ``out``."""
+    options, today, first_record = ctx.options, ctx.today, ctx.first_record
     def get(name: str) -> Any:
         s = values.get(name)
         return None if s is None else s.iloc[i]
@@ -171,7 +182,7 @@ def _prepare_attributes(kind: LayerName, i: int, label: str, values: dict[str, p
         out["recorded_on"].append(recorded)
         after = _parse_bool(get("found_after_eif"))
         if after is None:
-            after = recorded is not None and recorded > programme.eif
+            after = recorded is not None and recorded > ctx.programme.eif
         out["found_after_eif"].append(after)
         out["region"].append(text("region"))
         out["munition_type"].append(text("munition_type"))

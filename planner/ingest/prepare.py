@@ -20,6 +20,7 @@ from planner.errors import (
 )
 from planner.ingest.attributes import (
     _MISSING,
+    RowContext,
     _candidates,
     _coalesce,
     _feature_label,
@@ -79,7 +80,8 @@ def prepare(raw: gpd.GeoDataFrame, kind: LayerName, programme: Programme, *, sou
         problems.append(Problem("file" if row is None else labels[row], message, severity,
                                 argument))
     _required_columns(df, kind, options, values, problems)
-    out = _attribute_rows(kind, values, id_values, labels, options, programme, facts,
+    ctx = RowContext(options, programme, options.today or dt.date.today(), facts.first_record_on)
+    out = _attribute_rows(kind, values, id_values, labels, ctx,
                           (existing_ids or set()) | facts.ids, problems)
     geoms, ok = _check_geometries(df.geometry.set_crs(crs, allow_override=True), crs, labels,
                                   options, problems)
@@ -193,11 +195,9 @@ def _required_columns(df: pd.DataFrame, kind: LayerName, options: IngestOptions,
 
 
 def _attribute_rows(kind: LayerName, values: dict[str, pd.Series],
-                    id_values: list[str | None], labels: list[str], options: IngestOptions,
-                    programme: Programme, facts: StoreFacts, existing_ids: set[str],
-                    problems: list[Problem]) -> dict[str, list[Any]]:
+                    id_values: list[str | None], labels: list[str], ctx: RowContext,
+                    existing_ids: set[str], problems: list[Problem]) -> dict[str, list[Any]]:
     """The attribute values of every feature, checked; ids unique in the file and store."""
-    today = options.today or dt.date.today()
     id_col = ID_COLUMN[kind]
     out: dict[str, list[Any]] = {c.name: [] for c in COLUMNS[kind]}
     seen: dict[str, int] = {}
@@ -213,6 +213,5 @@ def _attribute_rows(kind: LayerName, values: dict[str, pd.Series],
         else:
             seen[ident] = i
         out[id_col].append(ident)
-        _prepare_attributes(kind, i, label, values, options, programme, today, out, problems,
-                            facts.first_record_on)
+        _prepare_attributes(kind, i, label, values, ctx, out, problems)
     return out
