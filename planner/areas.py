@@ -70,13 +70,6 @@ def equal_area_crs(geoms: gpd.GeoSeries | gpd.GeoDataFrame) -> pyproj.CRS:
     )
 
 
-def to_equal_area(
-    geoms: gpd.GeoDataFrame, crs: pyproj.CRS | None = None
-) -> gpd.GeoDataFrame:
-    """Reproject to an equal-area CRS (the one given, or one centred on the data)."""
-    return geoms.to_crs(crs if crs is not None else equal_area_crs(geoms))
-
-
 def area_m2(geoms: gpd.GeoSeries | gpd.GeoDataFrame) -> np.ndarray:
     """Area of each geometry [m²], measured in an equal-area CRS centred on the data.
 

@@ -177,10 +177,6 @@ class DeadlineGroup:
         return DeadlineGroup(self.name, self.basis, self.start, (*self.extensions, ext),
                              self.regions, self.hazard_ids)
 
-    def extended_by(self, years: int) -> dt.date:
-        """Deadline if ``years`` more years were granted on top of :attr:`current`."""
-        return add_years(self.current, years)
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (dates as ISO strings)."""
         return {"name": self.name, "basis": self.basis, "start": self.start.isoformat(),
