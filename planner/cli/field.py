@@ -6,13 +6,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from planner.cli.shared import JsonOpt, StoreOpt, _date, _errors, app, err, out
 from planner.errors import InputError
 from planner.store import open_store
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from planner.field.marking import MarkingOptions, MarkingPlan
+    from planner.store import Store
 
 
 @app.command("marking-plan")
@@ -61,46 +67,74 @@ def marking_plan_cmd(
         = None,
         as_json: JsonOpt = False) -> None:
     """Plan perimeter marking and fencing: signs facing the safe side, fence, posts, costs."""
-    from planner.field import exports
-    from planner.field.maps import marking_sheets_pdf
-    from planner.field.marking import (
-        Labour,
-        MarkingOptions,
-        Prices,
-        Selection,
-        plan_remaining,
-    )
-    from planner.ingest import read_file
+    from planner.field.marking import Selection, plan_remaining
 
     when = _date(at, "--at") or dt.date.today()
     with _errors():
-        options = MarkingOptions(
-            margin_m=margin_m, fence_margin_m=fence_margin_m, merge_distance_m=merge_m,
-            sign_spacing_m=sign_spacing_m, post_spacing_m=post_spacing_m,
-            corner_angle_deg=corner_deg, join=join,  # type: ignore[arg-type]
-            prices=Prices(price_sign, price_post, price_fence_m, currency),
-            labour=Labour(fence_m_per_day, signs_per_day))
+        options = _marking_options(
+            margin_m=margin_m, fence_margin_m=fence_margin_m, merge_m=merge_m,
+            sign_spacing_m=sign_spacing_m, post_spacing_m=post_spacing_m, corner_deg=corner_deg,
+            join=join, prices=(price_sign, price_post, price_fence_m, currency),
+            rates=(fence_m_per_day, signs_per_day))
         st = open_store(store)
-        places = [read_file(p) if p is not None else None for p in (settlements, roads)]
+        places = _read_places(settlements, roads)
         plan = plan_remaining(st, when, Selection(hazard_id or [], region or [], status or []),
                               options, settlements=places[0], roads=places[1])
-        written = [exports.write_gpkg(plan, out_file)]
-        stem = out_file.with_suffix("")
-        if kml:
-            written.append(exports.write_kml(plan, stem.with_suffix(".kml"),
-                                             title=f"{st.programme().name}: marking plan"))
-        if gpx:
-            written.append(exports.write_gpx(plan, stem.with_suffix(".gpx"),
-                                             title=f"{st.programme().name}: marking plan"))
-        if csv:
-            written.append(exports.write_csv(plan, Path(f"{stem}_signs.csv")))
-        if pdf:
-            sheets, n = marking_sheets_pdf(plan, Path(f"{stem}_sheets.pdf"),
-                                           st.read("hazards"))
-            written.append(sheets)
-            if n < len(plan.enclosures):
-                err.print(f"note: the PDF holds the first {n} enclosures by priority of "
-                          f"{len(plan.enclosures)}", markup=False)
+        written = _write_plan(plan, st, out_file, kml=kml, gpx=gpx, csv=csv, pdf=pdf)
+    _print_plan_summary(plan, when, written, as_json=as_json)
+
+
+def _marking_options(*, margin_m: float, fence_margin_m: float, merge_m: float,
+                     sign_spacing_m: float, post_spacing_m: float, corner_deg: float, join: str,
+                     prices: tuple[float, float, float, str], rates: tuple[float, float]
+                     ) -> MarkingOptions:
+    """The :class:`MarkingOptions` of the command's values (InputError if any is invalid)."""
+    from planner.field.marking import Labour, MarkingOptions, Prices
+
+    return MarkingOptions(
+        margin_m=margin_m, fence_margin_m=fence_margin_m, merge_distance_m=merge_m,
+        sign_spacing_m=sign_spacing_m, post_spacing_m=post_spacing_m,
+        corner_angle_deg=corner_deg, join=join,  # type: ignore[arg-type]
+        prices=Prices(*prices), labour=Labour(*rates))
+
+
+def _read_places(settlements: Path | None, roads: Path | None
+                 ) -> list[gpd.GeoDataFrame | None]:
+    """The settlement and road layers, each read from its file when given, else None."""
+    from planner.ingest import read_file
+
+    return [read_file(p) if p is not None else None for p in (settlements, roads)]
+
+
+def _write_plan(plan: MarkingPlan, st: Store, out_file: Path, *, kml: bool, gpx: bool,
+                csv: bool, pdf: bool) -> list[Path]:
+    """Write the GeoPackage and each requested KML, GPX, CSV and PDF; the paths written."""
+    from planner.field import exports
+    from planner.field.maps import marking_sheets_pdf
+
+    written = [exports.write_gpkg(plan, out_file)]
+    stem = out_file.with_suffix("")
+    if kml:
+        written.append(exports.write_kml(plan, stem.with_suffix(".kml"),
+                                         title=f"{st.programme().name}: marking plan"))
+    if gpx:
+        written.append(exports.write_gpx(plan, stem.with_suffix(".gpx"),
+                                         title=f"{st.programme().name}: marking plan"))
+    if csv:
+        written.append(exports.write_csv(plan, Path(f"{stem}_signs.csv")))
+    if pdf:
+        sheets, n = marking_sheets_pdf(plan, Path(f"{stem}_sheets.pdf"),
+                                       st.read("hazards"))
+        written.append(sheets)
+        if n < len(plan.enclosures):
+            err.print(f"note: the PDF holds the first {n} enclosures by priority of "
+                      f"{len(plan.enclosures)}", markup=False)
+    return written
+
+
+def _print_plan_summary(plan: MarkingPlan, when: dt.date, written: list[Path], *,
+                        as_json: bool) -> None:
+    """Print the totals, the priority basis and the files written (or all of it as JSON)."""
     if as_json:
         print(json.dumps({"totals": plan.totals, "method": plan.method,
                           "files": [str(p) for p in written]}, indent=2))

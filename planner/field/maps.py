@@ -146,7 +146,6 @@ def programme_map(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame | None =
         Save it with :func:`save_map`.
     """
     import folium
-    from branca.element import Element
 
     if len(hazards) == 0 and (releases is None or len(releases) == 0):
         raise InputError("nothing to map: the store has no hazards or releases yet")
@@ -158,6 +157,19 @@ def programme_map(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame | None =
     m.fit_bounds([[miny, minx], [maxy, maxx]])
 
     # Leaflet's layer control shows layer names as HTML: they are escaped
+    _add_hazards(m, hazards)
+    if releases is not None and len(releases):
+        _add_releases(m, releases)
+    _add_plan(m, enclosures, fence, signs)
+    folium.LayerControl(collapsed=False).add_to(m)
+    _add_legend(m, title)
+    return m
+
+
+def _add_hazards(m: folium.Map, hazards: gpd.GeoDataFrame) -> None:
+    """One layer of hazards per status, coloured by status, with a text tooltip."""
+    import folium
+
     h = _text(hazards, ["hazard_id", "status", "region", "recorded_on", "munition_type"])
     for status in sorted(set(h["status"])):
         colour = STATUS_COLOURS.get(status, "#7f2704")
@@ -171,21 +183,33 @@ def programme_map(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame | None =
                                  ["hazard", "status", "region", "recorded", "munition"]))
         layer.add_to(group)
         group.add_to(m)
-    if releases is not None and len(releases):
-        r = _text(releases, ["release_id", "method", "released_on", "organisation"])
-        r["year"] = [v[:4] for v in r["released_on"]]
-        for method in sorted(set(r["method"])):
-            colour = METHOD_COLOURS.get(method, "#4575b4")
-            group = folium.FeatureGroup(name=html.escape(f"released: {method}"),
-                                        show=method == "cleared")
-            layer = folium.GeoJson(
-                r[r["method"] == method],
-                style_function=lambda _f, c=colour: {"color": c, "weight": 1, "fillColor": c,
-                                                     "fillOpacity": 0.35})
-            layer.add_child(_tooltip(["release_id", "method", "year", "organisation"],
-                                     ["release", "method", "year", "by"]))
-            layer.add_to(group)
-            group.add_to(m)
+
+
+def _add_releases(m: folium.Map, releases: gpd.GeoDataFrame) -> None:
+    """One layer of releases per method (only clearance shown at first), with the year."""
+    import folium
+
+    r = _text(releases, ["release_id", "method", "released_on", "organisation"])
+    r["year"] = [v[:4] for v in r["released_on"]]
+    for method in sorted(set(r["method"])):
+        colour = METHOD_COLOURS.get(method, "#4575b4")
+        group = folium.FeatureGroup(name=html.escape(f"released: {method}"),
+                                    show=method == "cleared")
+        layer = folium.GeoJson(
+            r[r["method"] == method],
+            style_function=lambda _f, c=colour: {"color": c, "weight": 1, "fillColor": c,
+                                                 "fillOpacity": 0.35})
+        layer.add_child(_tooltip(["release_id", "method", "year", "organisation"],
+                                 ["release", "method", "year", "by"]))
+        layer.add_to(group)
+        group.add_to(m)
+
+
+def _add_plan(m: folium.Map, enclosures: gpd.GeoDataFrame | None,
+              fence: gpd.GeoDataFrame | None, signs: gpd.GeoDataFrame | None) -> None:
+    """The layers of a marking plan that are given: enclosures, fence, sign arrows."""
+    import folium
+
     if enclosures is not None and len(enclosures):
         e = _text(enclosures, ["enclosure_id", "priority", "hazard_ids", "signs", "fence_m"])
         group = folium.FeatureGroup(name="marking: enclosures")
@@ -208,7 +232,12 @@ def programme_map(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame | None =
         group = folium.FeatureGroup(name="marking: signs (arrow = facing)")
         group.add_child(_sign_markers(s))
         group.add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
+
+
+def _add_legend(m: folium.Map, title: str) -> None:
+    """The legend (status and method colours, enclosure, sign) and the escaped title."""
+    from branca.element import Element
+
     legend = "".join(f'<div><span style="background:{c}"></span>{html.escape(k)}</div>'
                      for k, c in [*STATUS_COLOURS.items(), *METHOD_COLOURS.items()])
     root: Any = m.get_root()
@@ -226,7 +255,6 @@ def programme_map(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame | None =
         '<div><span style="background:none;color:#b10026">&#9650;</span>sign, pointing '
         "the way it faces</div></div>"
         + (f'<div class="planner-title">{html.escape(title)}</div>' if title else "")))
-    return m
 
 
 _REMOTE = re.compile(r'\s*<(script|link)\b[^>]*(src|href)="https?://[^"]+"[^>]*>(</script>)?')

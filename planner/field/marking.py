@@ -343,11 +343,7 @@ def marking_plan(hazards: gpd.GeoDataFrame, options: MarkingOptions | None = Non
     (8, [0, 45, 90])
     """
     options = options or MarkingOptions()
-    if hazards.crs is None:
-        raise InputError("the hazards have no CRS; set one before planning marking")
-    if len(hazards) == 0:
-        raise InputError("no hazards selected: nothing to mark. Check the selection (ids, "
-                         "region, status, --at).")
+    _check_hazards(hazards)
     out_crs = pyproj.CRS.from_user_input(hazards.crs)
     metric = hazards.estimate_utm_crs()
     to_ll = pyproj.Transformer.from_crs(metric, WGS84, always_xy=True)
@@ -356,6 +352,55 @@ def marking_plan(hazards: gpd.GeoDataFrame, options: MarkingOptions | None = Non
     ids = hm["hazard_id"].astype(str).to_numpy()
 
     # 1. enclosures: connected components of hazards within the grouping distance
+    groups = _enclosures(geoms, options)
+
+    # 2. signs and posts, and the hazards each sign warns of
+    sign_rows = _place(groups.marking, options.sign_spacing_m, options.corner_angle_deg, to_ll)
+    post_rows = _place(groups.fence, options.post_spacing_m, options.corner_angle_deg, to_ll)
+    enc_ids = np.array([f"E{g + 1:04d}" for g in range(groups.count)], dtype=object)
+    warns = _warned_hazards(sign_rows, groups, geoms, ids, options)
+
+    # 3. quantities, and the four layers
+    enc, basis = _quantities(groups, ids, enc_ids, (sign_rows, post_rows), metric, options,
+                             settlements, roads)
+    enclosures = gpd.GeoDataFrame(enc, geometry=list(groups.marking), crs=metric)
+    enclosures = enclosures.sort_values("priority").reset_index(drop=True)
+    signs = _points_frame(sign_rows, enc_ids, metric, "S")
+    signs["facing_deg"] = np.round(sign_rows["bearing"], 1)
+    signs["hazard_ids"] = [",".join(sorted(set(w))) for w in warns]
+    posts = _points_frame(post_rows, enc_ids, metric, "P")
+    fence_gdf = _fence_frame(groups.fence, enc_ids, metric)
+    totals = _totals(enc, groups.count, len(geoms), (len(signs), len(posts)), options.prices,
+                     basis[0])
+    return MarkingPlan(enclosures.to_crs(out_crs), signs.to_crs(out_crs),
+                       fence_gdf.to_crs(out_crs), posts.to_crs(out_crs), options, metric,
+                       totals, _method(metric, options))
+
+
+def _check_hazards(hazards: gpd.GeoDataFrame) -> None:
+    """Raise :class:`InputError` unless the hazards have a CRS and at least one row."""
+    if hazards.crs is None:
+        raise InputError("the hazards have no CRS; set one before planning marking")
+    if len(hazards) == 0:
+        raise InputError("no hazards selected: nothing to mark. Check the selection (ids, "
+                         "region, status, --at).")
+
+
+@dataclass(frozen=True)
+class _Enclosures:
+    """Hazards grouped into enclosures, and each enclosure's outlines, in the metric CRS."""
+
+    count: int                 # number of enclosures
+    label: np.ndarray          # enclosure of each hazard
+    members: list[np.ndarray]  # hazards (indices) of each enclosure
+    base: np.ndarray           # each enclosure's hazards, the gaps between them closed
+    marking: np.ndarray        # perimeter polygons (oriented)
+    fence: np.ndarray          # fence polygons (oriented)
+    tree: shapely.STRtree      # of the hazards
+
+
+def _enclosures(geoms: np.ndarray, options: MarkingOptions) -> _Enclosures:
+    """Connected components of hazards within the grouping distance, with perimeter and fence."""
     d = options.group_distance_m
     tree = shapely.STRtree(geoms)
     a, b = tree.query(geoms, predicate="dwithin", distance=d)
@@ -383,37 +428,46 @@ def marking_plan(hazards: gpd.GeoDataFrame, options: MarkingOptions | None = Non
              if options.fence_margin_m > 0 else base)
     marking = shapely.orient_polygons(_polygonal(marking))
     fence = shapely.orient_polygons(_polygonal(fence))
+    return _Enclosures(n_groups, label, members, base, marking, fence, tree)
 
-    # 2. signs and posts
-    sign_rows = _place(marking, options.sign_spacing_m, options.corner_angle_deg, to_ll)
-    post_rows = _place(fence, options.post_spacing_m, options.corner_angle_deg, to_ll)
-    enc_ids = np.array([f"E{g + 1:04d}" for g in range(n_groups)], dtype=object)
 
-    # hazards each sign warns of: those of its enclosure within reach of it
+def _warned_hazards(sign_rows: dict[str, np.ndarray], groups: _Enclosures, geoms: np.ndarray,
+                    ids: np.ndarray, options: MarkingOptions) -> list[list[str]]:
+    """Hazards each sign warns of: those of its enclosure within reach of it."""
     sign_pts = np.asarray(shapely.points(sign_rows["x"], sign_rows["y"]), dtype=object)
     reach = options.margin_m + options.merge_distance_m + 1.0
-    si, hi = tree.query(sign_pts, predicate="dwithin", distance=reach)
-    same = label[hi] == sign_rows["group"][si]
+    si, hi = groups.tree.query(sign_pts, predicate="dwithin", distance=reach)
+    same = groups.label[hi] == sign_rows["group"][si]
     warns: list[list[str]] = [[] for _ in range(len(sign_pts))]
     for s_, h_ in zip(si[same], hi[same], strict=True):
         warns[s_].append(ids[h_])
     for s_, w in enumerate(warns):
         if not w:   # far from every hazard (a long side): the nearest of its enclosure
-            idx = members[sign_rows["group"][s_]]
+            idx = groups.members[sign_rows["group"][s_]]
             w.append(ids[idx[np.argmin(shapely.distance(geoms[idx], sign_pts[s_]))]])
+    return warns
 
-    # 3. quantities
+
+def _quantities(groups: _Enclosures, ids: np.ndarray, enc_ids: np.ndarray,
+                rows: tuple[dict[str, np.ndarray], dict[str, np.ndarray]], metric: pyproj.CRS,
+                options: MarkingOptions, settlements: gpd.GeoDataFrame | None,
+                roads: gpd.GeoDataFrame | None
+                ) -> tuple[pd.DataFrame, tuple[str, np.ndarray | None]]:
+    """Per enclosure: areas, lengths, signs, posts, cost, labour days and priority."""
+    sign_rows, post_rows = rows
+    marking, fence, n_groups = groups.marking, groups.fence, groups.count
     fence_len = _geodesic_lengths(shapely.boundary(fence), metric)
     perim_len = _geodesic_lengths(shapely.boundary(marking), metric)
     ea = equal_area_crs(gpd.GeoSeries(marking, crs=metric))
     enclosed = shapely.area(np.asarray(gpd.GeoSeries(marking, crs=metric).to_crs(ea).values))
-    hazard_area = shapely.area(np.asarray(gpd.GeoSeries(base, crs=metric).to_crs(ea).values))
+    hazard_area = shapely.area(np.asarray(gpd.GeoSeries(groups.base, crs=metric).to_crs(ea)
+                                          .values))
     signs_per = np.bincount(sign_rows["group"], minlength=n_groups)
     posts_per = np.bincount(post_rows["group"], minlength=n_groups)
     enc = pd.DataFrame({
         "enclosure_id": enc_ids,
-        "hazard_ids": [",".join(ids[m]) for m in members],
-        "hazard_count": [len(m) for m in members],
+        "hazard_ids": [",".join(ids[m]) for m in groups.members],
+        "hazard_count": [len(m) for m in groups.members],
         "hazard_area_m2": hazard_area, "enclosed_area_m2": enclosed,
         "perimeter_m": perim_len, "fence_m": fence_len,
         "signs": signs_per, "posts": posts_per})
@@ -423,15 +477,14 @@ def marking_plan(hazards: gpd.GeoDataFrame, options: MarkingOptions | None = Non
                           + enc["signs"] / options.labour.signs_per_day)
     enc["priority"], basis = _priority(marking, enclosed, metric, settlements, roads)
     enc["distance_m"] = basis[1] if basis[1] is not None else np.nan
-    enclosures = gpd.GeoDataFrame(enc, geometry=list(marking), crs=metric)
-    enclosures = enclosures.sort_values("priority").reset_index(drop=True)
+    return enc, basis
 
-    signs = _points_frame(sign_rows, enc_ids, metric, "S")
-    signs["facing_deg"] = np.round(sign_rows["bearing"], 1)
-    signs["hazard_ids"] = [",".join(sorted(set(w))) for w in warns]
-    posts = _points_frame(post_rows, enc_ids, metric, "P")
+
+def _fence_frame(fence: np.ndarray, enc_ids: np.ndarray, metric: pyproj.CRS
+                 ) -> gpd.GeoDataFrame:
+    """The fence as lines, one per ring of each enclosure, with ids and geodesic lengths."""
     fence_lines = []
-    for g in range(n_groups):
+    for g in range(len(enc_ids)):
         for kind, ring in _rings(fence[g]):
             fence_lines.append({"enclosure_id": enc_ids[g], "ring": kind,
                                 "geometry": shapely.LineString(ring.coords)})
@@ -439,25 +492,31 @@ def marking_plan(hazards: gpd.GeoDataFrame, options: MarkingOptions | None = Non
     fence_gdf.insert(0, "fence_id", [f"{r}-F{i + 1:02d}" for i, r in
                                      enumerate(fence_gdf["enclosure_id"])])
     fence_gdf["length_m"] = _geodesic_lengths(np.asarray(fence_gdf.geometry.values), metric)
+    return fence_gdf
 
-    totals = {"enclosures": int(n_groups), "hazards": int(n),
-              "signs": len(signs), "posts": len(posts),
-              "fence_m": float(enc["fence_m"].sum()),
-              "perimeter_m": float(enc["perimeter_m"].sum()),
-              "enclosed_area_m2": float(enc["enclosed_area_m2"].sum()),
-              "labour_days": float(enc["labour_days"].sum()),
-              "cost": float(enc["cost"].sum()) if pr.given else None,
-              "currency": pr.currency if pr.given else None,
-              "priority_basis": basis[0]}
-    method = (f"computed in {metric.name}; hazards within {d:g} m share an enclosure; "
-              f"perimeter {options.margin_m:g} m and fence {options.fence_margin_m:g} m outside "
-              f"the hazards with {join} corners; a sign at every turn over "
-              f"{options.corner_angle_deg:g}° and at most {options.sign_spacing_m:g} m apart "
-              f"along the perimeter, facing outward (true bearing); posts at most "
-              f"{options.post_spacing_m:g} m apart; lengths geodesic, areas equal-area")
-    return MarkingPlan(enclosures.to_crs(out_crs), signs.to_crs(out_crs),
-                       fence_gdf.to_crs(out_crs), posts.to_crs(out_crs), options, metric,
-                       totals, method)
+
+def _totals(enc: pd.DataFrame, n_groups: int, n_hazards: int, counts: tuple[int, int],
+            prices: Prices, basis: str) -> dict[str, Any]:
+    """Totals of the plan: counts, lengths, area, labour days and (when priced) cost."""
+    return {"enclosures": int(n_groups), "hazards": int(n_hazards),
+            "signs": counts[0], "posts": counts[1],
+            "fence_m": float(enc["fence_m"].sum()),
+            "perimeter_m": float(enc["perimeter_m"].sum()),
+            "enclosed_area_m2": float(enc["enclosed_area_m2"].sum()),
+            "labour_days": float(enc["labour_days"].sum()),
+            "cost": float(enc["cost"].sum()) if prices.given else None,
+            "currency": prices.currency if prices.given else None,
+            "priority_basis": basis}
+
+
+def _method(metric: pyproj.CRS, options: MarkingOptions) -> str:
+    """One sentence on how the plan was computed, for the report."""
+    return (f"computed in {metric.name}; hazards within {options.group_distance_m:g} m share an "
+            f"enclosure; perimeter {options.margin_m:g} m and fence {options.fence_margin_m:g} m "
+            f"outside the hazards with {options.join} corners; a sign at every turn over "
+            f"{options.corner_angle_deg:g}° and at most {options.sign_spacing_m:g} m apart "
+            f"along the perimeter, facing outward (true bearing); posts at most "
+            f"{options.post_spacing_m:g} m apart; lengths geodesic, areas equal-area")
 
 
 def _place(polys: np.ndarray, spacing: float, corner_deg: float, to_ll: pyproj.Transformer
