@@ -492,7 +492,7 @@ def test_engine_setting_gives_the_same_figures(api_store: Path, engine: str,
                                                caplog: pytest.LogCaptureFixture) -> None:
     from planner.store import copy_store
 
-    from .conftest import POSTGRES_ENV, new_postgis_database, postgres_url
+    from tests.conftest import POSTGRES_ENV, new_postgis_database, postgres_url
 
     store = str(api_store)
     if engine == "postgis":

@@ -156,7 +156,7 @@ def _shapefile_zip_without_prj() -> bytes:
     import io
     import zipfile
 
-    from tests.test_api import SHP_ZIP
+    from tests.web.test_api import SHP_ZIP
 
     buf = io.BytesIO()
     with zipfile.ZipFile(SHP_ZIP) as src, zipfile.ZipFile(buf, "w") as dst:
@@ -339,7 +339,7 @@ def test_a_same_site_page_cannot_upload_as_the_signed_in_editor(
     import json
 
     sync_api = pytest.importorskip("playwright.sync_api")
-    from tests.test_api import SHP_ZIP, running_server
+    from tests.web.test_api import SHP_ZIP, running_server
 
     path = tmp_path / "csrf.gpkg"
     store = create_store(path, Programme("CSRF", dt.date(2011, 8, 1), STORE_CRS))
@@ -495,7 +495,7 @@ def test_sigterm_during_an_upload_stops_planner_serve_within_seconds(tmp_path: P
         port = s.getsockname()[1]
     env = {**os.environ, "PLANNER_UPLOAD_DIR": str(uploads),
            "PLANNER_MAX_UPLOAD_SECONDS": "600",
-           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     server = subprocess.Popen(
         [sys.executable, "-c", "from planner.cli.app import app; app()", "serve", "--store",
          str(path), "--port", str(port)], env=env, stdout=subprocess.PIPE,
