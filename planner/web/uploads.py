@@ -89,6 +89,22 @@ def new_folder(root: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=root))
 
 
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_file_name(name: str | None) -> str:
+    """A plain file name from whatever a client sent (no folders, no odd characters).
+
+    Examples
+    --------
+    >>> safe_file_name("../../etc/passwd"), safe_file_name("C:\\\\x\\\\survey 2019.zip")
+    ('passwd', 'survey_2019.zip')
+    """
+    base = (name or "").replace("\\", "/").split("/")[-1]
+    cleaned = _SAFE_NAME.sub("_", base).strip("._") or "upload"
+    return cleaned[-120:]
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -378,5 +394,5 @@ class UploadWorkers:
 
 
 __all__ = ["FOLDER_PREFIX", "ShuttingDownError", "UploadJob", "UploadOutcome",
-           "UploadWorkers", "new_folder", "rebuild_error", "remove_stale_folders",
+           "UploadWorkers", "new_folder", "rebuild_error", "remove_stale_folders", "safe_file_name",
            "upload_root"]

@@ -23,8 +23,10 @@ from shapely import box
 from planner.demo import default_data_dir
 from planner.errors import ValidationError
 from planner.store import Store, open_store
-from planner.web.app import create_app, safe_file_name, status_for
+from planner.web.app import create_app
+from planner.web.errors import status_for
 from planner.web.settings import Settings
+from planner.web.uploads import safe_file_name
 from planner.web.users import add_user
 
 DATA = default_data_dir()
@@ -491,8 +493,7 @@ def test_postgis_engine_needs_a_postgis_store(api_store: Path) -> None:
 def test_engine_setting_gives_the_same_figures(api_store: Path, engine: str,
                                                caplog: pytest.LogCaptureFixture) -> None:
     from planner.store import copy_store
-
-    from .conftest import POSTGRES_ENV, new_postgis_database, postgres_url
+    from tests.conftest import POSTGRES_ENV, new_postgis_database, postgres_url
 
     store = str(api_store)
     if engine == "postgis":

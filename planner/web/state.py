@@ -1,0 +1,109 @@
+"""What the service keeps between requests: the store, the cached ledger and layers, uploads.
+
+One :class:`ServiceState` per app, made by :func:`planner.web.app.create_app` and kept on
+``app.state.planner``; routes get it through the :data:`State` dependency, never through a
+closure, so every router module stands on its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+from fastapi import Depends, Request
+
+from planner.accounting import Ledger, ledger_with
+from planner.areas import WGS84
+from planner.errors import InputError
+from planner.ingest import parse_date
+from planner.layers import LayerName
+from planner.store import Store, open_store
+from planner.web.settings import Settings
+from planner.web.uploads import UploadWorkers, remove_stale_folders, upload_root
+
+
+class ServiceState:
+    """The store and what is cached from it, shared by all requests.
+
+    Parameters
+    ----------
+    settings : Settings
+        The service's settings; the store is opened from ``settings.store``.
+
+    Raises
+    ------
+    InputError
+        ``engine`` is ``postgis`` but the store is a GeoPackage.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store: Store = open_store(settings.store)
+        if settings.engine == "postgis":
+            from planner.store.postgis import PostGISStore
+
+            if not isinstance(self.store, PostGISStore):
+                raise InputError("PLANNER_ENGINE=postgis builds the ledger inside a PostGIS "
+                                 "store, but the store is a GeoPackage; use a postgresql:// "
+                                 "store or PLANNER_ENGINE=single or dask")
+        self.lock = threading.Lock()
+        self.cache: dict[str, tuple[tuple[int, int], Any]] = {}
+        self.upload_root = upload_root(settings.upload_dir)
+        remove_stale_folders(self.upload_root)     # left by a server that was killed
+        self.uploads = UploadWorkers(settings.store, settings.upload_workers,
+                                     settings.max_upload_seconds)
+
+    def cached(self, key: str, make: Callable[[], Any]) -> Any:
+        """``make()``, kept until the store's version changes (a new import)."""
+        version = self.store.version()
+        with self.lock:
+            hit = self.cache.get(key)
+            if hit is not None and hit[0] == version:
+                return hit[1]
+        value = make()
+        with self.lock:
+            self.cache[key] = (version, value)
+        return value
+
+    def ledger(self) -> Ledger:
+        """The store's ledger, built once per store version with the configured engine."""
+        return self.cached("ledger", lambda: ledger_with(
+            self.store, self.settings.engine, workers=self.settings.workers))
+
+    def layer_wgs84(self, layer: LayerName) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Per feature: its date, its bounds (WGS 84) and its GeoJSON text, cached."""
+        def make() -> tuple[np.ndarray, np.ndarray, list[str]]:
+            frame = self.store.read(layer, crs=WGS84)
+            bounds = frame.geometry.bounds.to_numpy()
+            col = "recorded_on" if layer == "hazards" else "released_on"
+            days = np.array([_as_date(v) for v in frame[col]], dtype=object)
+            frame[col] = [d.isoformat() if d else None for d in days]
+            frame = frame.drop(columns=["import_id"])
+            features = json.loads(frame.to_json(drop_id=True, to_wgs84=False))["features"]
+            return days, bounds, [json.dumps(f, separators=(",", ":")) for f in features]
+        return self.cached(f"layer:{layer}", make)
+
+
+def get_state(request: Request) -> ServiceState:
+    """The app's :class:`ServiceState` (a FastAPI dependency)."""
+    state: ServiceState = request.app.state.planner
+    return state
+
+
+#: The service state, as a route parameter.
+State = Annotated[ServiceState, Depends(get_state)]
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return parse_date(value)

@@ -1,0 +1,1 @@
+"""Tests of planner.web: the HTTP API, the pages and their security."""
