@@ -2,7 +2,7 @@
 
 Every error derives from :class:`PlannerError` and its message says what went wrong *and*
 what the user can do about it. The web layer maps these classes to HTTP status codes in one
-table (``planner.web.app``); the CLI prints the message and exits non-zero.
+table (``planner.web.errors``); the CLI prints the message and exits non-zero.
 """
 
 from __future__ import annotations

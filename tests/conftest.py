@@ -64,6 +64,7 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 # -- artefacts and the headless browser ------------------------------------------------------
 ARTEFACTS = Path(__file__).resolve().parent.parent / "artefacts"
+ARTEFACTS.mkdir(exist_ok=True)
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--hide-scrollbars"]

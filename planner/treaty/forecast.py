@@ -402,12 +402,9 @@ def forecast(ledger: Ledger, programme: Programme, scenario: Scenario | None = N
     as_of : datetime.date, optional
         Date the forecast starts from (default :func:`default_as_of`).
     group : str, optional
-        Deadline group (default: contamination present at EIF, or the whole programme when it
-        has a single group).
-    deadline : datetime.date, optional
-        Compare with this date instead of the group's current deadline.
-    today : datetime.date, optional
-        For the default ``as_of``.
+        Deadline group (default: contamination present at EIF).
+    deadline, today : datetime.date, optional
+        Compare with this date instead of the group's deadline; today for the default as_of.
 
     Returns
     -------
@@ -446,10 +443,8 @@ def forecast(ledger: Ledger, programme: Programme, scenario: Scenario | None = N
     steps = scenario.horizon_years * past.per_year
     ends = _step_ends(as_of, steps, 12 // past.per_year)
     rng = np.random.default_rng(scenario.seed)
-    if scenario.kind == "historical":
-        draws = _historical_draws(past, scenario, steps, rng, remaining, as_of)
-    else:
-        draws = _capacity_draws(past, scenario, steps, rng)
+    draws = (_historical_draws(past, scenario, steps, rng, remaining, as_of)
+             if scenario.kind == "historical" else _capacity_draws(past, scenario, steps, rng))
     assumptions = [*draws.assumptions,
                    f"remaining area at {as_of}: {remaining:,.0f} m², the union of recorded "
                    "hazards minus the union of releases, in an equal-area projection",
@@ -458,12 +453,8 @@ def forecast(ledger: Ledger, programme: Programme, scenario: Scenario | None = N
     days, left = _simulate(remaining, draws.released, draws.added, ends)
     q = {p: _date(_quantile_days(days, v)) for p, v in
          (("P10", 0.1), ("P50", 0.5), ("P90", 0.9))}
-    deadline_day = (deadline - dt.date(1970, 1, 1)).days
-    probability = float(np.mean(days <= deadline_day))
-    years_left = (deadline - as_of).days / _DAYS_PER_YEAR
-    required = (remaining / years_left + draws.disc_rate) if years_left > 0 else None
-    if remaining <= FINISHED_TOLERANCE_M2:
-        required = 0.0
+    probability = float(np.mean(days <= (deadline - dt.date(1970, 1, 1)).days))
+    required = _required_rate(remaining, as_of, deadline, draws.disc_rate)
     fan = _fan(ends, remaining, left, days)
     years_needed, statement = _years_needed(q[scenario.basis], scenario.basis, deadline,
                                             remaining, chosen, as_of)
@@ -475,6 +466,15 @@ def forecast(ledger: Ledger, programme: Programme, scenario: Scenario | None = N
         completion_p10=q["P10"], completion_p50=q["P50"], completion_p90=q["P90"],
         probability_by_deadline=probability, required_release_m2_per_year=required,
         years_needed=years_needed, statement=statement, fan=fan, completion_days=days)
+
+
+def _required_rate(remaining: float, as_of: dt.date, deadline: dt.date,
+                   discovery_m2_per_year: float) -> float | None:
+    """The constant release rate that finishes by the deadline [m²/year]; None if it passed."""
+    if remaining <= FINISHED_TOLERANCE_M2:
+        return 0.0
+    years_left = (deadline - as_of).days / _DAYS_PER_YEAR
+    return (remaining / years_left + discovery_m2_per_year) if years_left > 0 else None
 
 
 @dataclass(frozen=True)
