@@ -365,6 +365,27 @@ class UploadWorkers:
                 raise RuntimeError(f"the upload worker stopped (exit code "
                                    f"{worker.process.exitcode})")
 
+    def _landed(self, job: UploadJob) -> UploadOutcome | None:
+        """The import of ``job``'s file if it is in the store (after its worker was killed).
+
+        A worker killed on the time limit may have committed a moment before: the store then
+        holds the import, and the upload must be reported as landed, not as refused.
+        """
+        from planner.io.readers import sha256_of
+        from planner.store import open_store
+
+        try:
+            digest = sha256_of(Path(job.path))
+            found = open_store(self.store_location).find_import(digest)
+        except (OSError, PlannerError):
+            return None
+        if found is None:
+            return None
+        return UploadOutcome(int(found["import_id"]), str(found.get("layer") or job.layer),
+                             digest, int(found.get("rows") or 0),
+                             [Problem("file", "the import reached the time limit as it "
+                                      "finished; it landed whole", "warning")])
+
     def _exchange(self, worker: _Worker, job: UploadJob,
                   cancelled: threading.Event) -> tuple[str, Any]:
         if not worker.ready:
@@ -376,6 +397,11 @@ class UploadWorkers:
         worker.conn.send(job)
         if not self._wait(worker, self.seconds, cancelled):
             worker.kill()
+            landed = self._landed(job)
+            if landed is not None:   # it committed just before the kill: say so, truly
+                logger.warning("upload %s reached the time limit as it committed; it landed",
+                               Path(job.path).name)
+                return "ok", landed
             name = Path(job.path).name
             logger.warning("upload %s stopped after %.1f s (limit %g s)", name,
                            time.monotonic() - started, self.seconds)

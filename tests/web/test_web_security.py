@@ -383,7 +383,9 @@ def test_a_same_site_page_cannot_upload_as_the_signed_in_editor(
             before = open_store(path).version()
             with page.expect_response(lambda r: r.url == app + "/upload"):
                 page.goto(hostile + "/")
-            page.wait_for_load_state()
+            # the form's submission navigates to the service's 403 page: wait until it is there
+            page.wait_for_url(app + "/upload")
+            page.wait_for_load_state("load")
             forged_page = page.content()
             after_attack = open_store(path).version()
             # the genuine form, on the service's own page, in the same browser
