@@ -36,4 +36,4 @@ rm -rf "$WHEELTEST"
 python3 -m ruff check planner tests bench
 python3 -m mypy
 lint-imports --no-cache
-python3 -m pytest --nbmake notebooks tests planner "$@"
+python3 -m pytest --durations=15 --nbmake notebooks tests planner "$@"
