@@ -293,12 +293,13 @@ def _docx_table(d: Any, b: Table) -> None:
     d.add_paragraph()
 
 
-def write_document(doc: Document, path: Path) -> list[Path]:
+def write_document(doc: Document, path: str | Path) -> list[Path]:
     """Write ``doc`` in the format named by ``path``'s suffix; returns the files written.
 
     ``.md`` also writes its figures as PNG files beside it; ``.html`` and ``.docx`` are single
     files.
     """
+    path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise InputError(f"{path.name}: cannot tell the format from the suffix; use one of "
