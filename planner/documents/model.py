@@ -9,13 +9,16 @@ escaped for the format it goes into, so names typed by users cannot inject marku
 from __future__ import annotations
 
 import base64
-import html
+import functools
 import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import jinja2
+from markupsafe import Markup
 
 from planner.errors import InputError
 from planner.io.cells import xml_text
@@ -188,46 +191,40 @@ figcaption{font-size:.9rem;color:#444}
 def to_html(doc: Document) -> str:
     """The document as one self-contained HTML page (figures embedded, text escaped).
 
+    Rendered from the Jinja2 template ``planner/documents/templates/document.html`` with
+    autoescaping on, so every value is escaped by construction.
+
     Examples
     --------
     >>> "&lt;script&gt;" in to_html(Document("<script>alert(1)</script>"))
     True
     """
-    e = html.escape
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>{e(doc.title)}</title><style>{_CSS}</style></head><body>",
-           f"<h1>{e(doc.title)}</h1>"]
-    for b in doc.blocks:
-        if isinstance(b, Heading):
-            lvl = min(max(b.level, 2), 6)
-            out.append(f"<h{lvl}>{e(b.text)}</h{lvl}>")
-        elif isinstance(b, Paragraph):
-            cls = ' class="note"' if b.style == "note" else ""
-            out.append(f"<p{cls}>{e(b.text)}</p>")
-        elif isinstance(b, Blank):
-            out.append(f'<div class="blank" role="note"><strong>{e(b.item)} {e(BLANK_MARK)}'
-                       f"</strong> {e(b.prompt)}</div>")
-        elif isinstance(b, Table):
-            num = list(b.numeric) + [False] * (len(b.columns) - len(b.numeric))
-            out.append("<table>")
-            if b.caption:
-                out.append(f"<caption>{e(b.caption)}</caption>")
-            out.append("<thead><tr>" + "".join(
-                f'<th scope="col"{" class=num" if n else ""}>{e(c)}</th>'
-                for c, n in zip(b.columns, num, strict=False)) + "</tr></thead><tbody>")
-            for i, r in enumerate(b.rows):
-                total = ' class="total"' if i >= len(b.rows) - b.total_rows else ""
-                out.append(f"<tr{total}>" + "".join(
-                    f'<td{" class=num" if n else ""}>{e(c)}</td>'
-                    for c, n in zip(r, num, strict=False)) + "</tr>")
-            out.append("</tbody></table>")
-        elif isinstance(b, Figure):
-            data = base64.b64encode(b.png).decode("ascii")
-            out.append(f'<figure><img src="data:image/png;base64,{data}" alt="{e(b.caption)}">'
-                       f"<figcaption>{e(b.caption)}</figcaption></figure>")
-    out.append("</body></html>")
-    return "\n".join(out)
+    return _html_template().render(doc=doc, css=Markup(_CSS), blank_mark=BLANK_MARK,
+                                   blocks=[_html_block(b) for b in doc.blocks])
+
+
+@functools.cache
+def _html_template() -> Any:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("planner.documents", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    return env.get_template("document.html")
+
+
+def _html_block(b: Any) -> dict[str, Any]:
+    """What the template needs of one block: its kind, and tables and figures prepared."""
+    if isinstance(b, Heading):
+        return {"kind": "heading", "block": b, "level": min(max(b.level, 2), 6)}
+    if isinstance(b, Paragraph):
+        return {"kind": "paragraph", "block": b}
+    if isinstance(b, Blank):
+        return {"kind": "blank", "block": b}
+    if isinstance(b, Table):
+        num = list(b.numeric) + [False] * (len(b.columns) - len(b.numeric))
+        rows = [(i >= len(b.rows) - b.total_rows, list(zip(r, num, strict=False)))
+                for i, r in enumerate(b.rows)]
+        return {"kind": "table", "block": b, "header": list(zip(b.columns, num, strict=False)),
+                "rows": rows}
+    return {"kind": "figure", "block": b, "data": base64.b64encode(b.png).decode("ascii")}
 
 
 # -- DOCX ------------------------------------------------------------------------------------
