@@ -7,6 +7,7 @@ points and lines where areas are expected, wild vertices, invalid rings (repaire
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import geopandas as gpd
@@ -14,7 +15,7 @@ import numpy as np
 import pyproj
 import shapely
 
-from planner.areas import equal_area_crs, lonlat_bounds
+from planner.areas import WGS84, equal_area_crs, lonlat_bounds
 from planner.errors import (
     Problem,
 )
@@ -126,7 +127,8 @@ def _check_geometries(raw: gpd.GeoSeries, crs: pyproj.CRS, labels: list[str],
         to_ea.transform(xy[:, 0], xy[:, 1])))
     _check_kinds(metric, idx, labels, options, ok, problems)
     _check_edges(metric, idx, labels, options, ok, problems)
-    _repair(metric, idx, labels, ok, problems)
+    to_ll = pyproj.Transformer.from_crs(ea, WGS84, always_xy=True)
+    _repair(metric, idx, labels, ok, problems, to_ll)
     keep = [k for k, i in enumerate(idx) if ok[i]]
     if keep:
         back = shapely.transform(metric[keep], lambda xy: np.column_stack(
@@ -179,15 +181,34 @@ def _check_edges(metric: np.ndarray, idx: np.ndarray, labels: list[str],
                 break
 
 
+_WHERE = re.compile(r"\[\s*([-+0-9.eE]+)\s+([-+0-9.eE]+)\s*\]")
+
+
+def _reason_in_lonlat(reason: str, to_ll: pyproj.Transformer) -> str:
+    """GEOS's reason with its location in WGS 84 degrees, which a GIS can find.
+
+    Examples
+    --------
+    >>> t = pyproj.Transformer.from_crs(32648, 4326, always_xy=True)
+    >>> _reason_in_lonlat("Self-intersection[500000 2150000]", t)
+    'Self-intersection at lon 105.000000, lat 19.444395'
+    """
+    m = _WHERE.search(reason)
+    if m is None:
+        return reason
+    lon, lat = to_ll.transform(float(m.group(1)), float(m.group(2)))
+    return f"{reason[:m.start()]} at lon {lon:.6f}, lat {lat:.6f}{reason[m.end():]}"
+
+
 def _repair(metric: np.ndarray, idx: np.ndarray, labels: list[str], ok: np.ndarray,
-            problems: list[Problem]) -> None:
+            problems: list[Problem], to_ll: pyproj.Transformer) -> None:
     """Invalid geometries repaired with make_valid (and said so); polygons kept; slivers out."""
     for k, i in enumerate(idx):
         if not ok[i]:
             continue
         g = metric[k]
         if not shapely.is_valid(g):
-            reason = shapely.is_valid_reason(g)
+            reason = _reason_in_lonlat(shapely.is_valid_reason(g), to_ll)
             fixed = _polygonal(shapely.make_valid(g))
             if fixed is None or shapely.is_empty(fixed):
                 problems.append(Problem(labels[i], f"invalid geometry ({reason}) that leaves no "

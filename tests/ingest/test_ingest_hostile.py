@@ -11,6 +11,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pyogrio
+import pyproj
 import pytest
 import shapely
 from shapely import box
@@ -360,3 +361,23 @@ def test_shapefile_column_names_cut_to_ten_characters_are_recognised(
     result = ingest(st, "releases", shp)
     row = result.features.iloc[0]
     assert row["released_on"] == dt.date(2015, 3, 1) and row["organisation"] == "NPA"
+
+
+def test_a_repair_says_where_in_longitude_and_latitude(tmp_path: Path,
+                                                       make_store: Callable[..., Store]) -> None:
+    """A bow-tie is repaired; the message places it in WGS 84 degrees a GIS user can find, not
+    in planner's internal equal-area coordinates."""
+    st = make_store(crs="EPSG:32648")
+    bowtie = shapely.Polygon([(X, Y), (X + 100, Y + 100), (X + 100, Y), (X, Y + 100)])
+    p = tmp_path / "bowtie.gpkg"
+    gpd.GeoDataFrame({"hazard_id": ["B1"]}, geometry=[bowtie], crs=UTM48).to_file(p)
+    result = ingest(st, "hazards", p, OPTS)
+    note = next(w.message for w in result.warnings if "make_valid" in w.message)
+    lon, lat = pyproj.Transformer.from_crs(UTM48, 4326, always_xy=True).transform(X + 50, Y + 50)
+    import re
+
+    found = re.search(r"lon ([-0-9.]+), lat ([-0-9.]+)", note)
+    assert found is not None, note
+    assert float(found.group(1)) == pytest.approx(lon, abs=1e-5)
+    assert float(found.group(2)) == pytest.approx(lat, abs=1e-5)
+    assert "[" not in note
