@@ -23,8 +23,14 @@ from planner.errors import InputError
 from planner.ingest import parse_date
 from planner.layers import LayerName
 from planner.store import Store, open_store
+from planner.treaty.extension import ExtensionDraft
 from planner.web.settings import Settings
 from planner.web.uploads import UploadWorkers, remove_stale_folders, upload_root
+
+#: Cache keys of drafted extension requests start with this.
+DRAFT_PREFIX = "draft:"
+#: Drafts kept per store version (one per argument set asked for, the latest ones).
+MAX_CACHED_DRAFTS = 8
 
 
 class ServiceState:
@@ -58,6 +64,13 @@ class ServiceState:
         self.uploads = UploadWorkers(settings.store, settings.upload_workers,
                                      settings.max_upload_seconds)
 
+    def draft(self, as_of: dt.date | None, years: int | None) -> ExtensionDraft:
+        """The extension request for these arguments, drafted once per store version."""
+        from planner.treaty.extension import draft_extension_request
+
+        return self.cached(f"{DRAFT_PREFIX}{as_of}:{years}", lambda: draft_extension_request(
+            self.store, as_of=as_of, years=years, ledger=self.ledger()))
+
     def cached(self, key: str, make: Callable[[], Any]) -> Any:
         """``make()``, kept until the store's version changes (a new import)."""
         version = self.store.version()
@@ -67,7 +80,13 @@ class ServiceState:
                 return hit[1]
         value = make()
         with self.lock:
+            # entries of an older store version never hit again; drafts are kept for a few
+            # argument sets only, so callers cannot grow the cache without bound
+            self.cache = {k: v for k, v in self.cache.items() if v[0] == version}
             self.cache[key] = (version, value)
+            drafts = [k for k in self.cache if k.startswith(DRAFT_PREFIX)]
+            for old in drafts[:-MAX_CACHED_DRAFTS]:
+                del self.cache[old]
         return value
 
     def ledger(self) -> Ledger:

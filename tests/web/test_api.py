@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import json
 import logging
@@ -379,6 +380,7 @@ def boundary_dates() -> Iterator[None]:
         unregister_string_format("date")
 
 
+@pytest.mark.slow
 def test_schema_fuzzing_finds_no_server_error(api_store: Path, tokens: dict[str, str],
                                               boundary_dates: None) -> None:
     schemathesis = pytest.importorskip("schemathesis")
@@ -515,3 +517,32 @@ def test_engine_setting_gives_the_same_figures(api_store: Path, engine: str,
     figures = [k for k, v in a.items() if k.endswith("_m2") and isinstance(v, float)]
     assert "remaining_m2" in figures and a["remaining_m2"] > 0
     assert {k: b[k] for k in figures} == pytest.approx({k: a[k] for k in figures}, abs=1.0)
+
+
+def test_extension_requests_are_drafted_once_per_store_version_and_the_cache_is_bounded(
+        api_store: Path, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The draft (a global union and 10,000 futures) is made once per argument set and store
+    version; many different argument sets keep only the latest few."""
+    import planner.treaty.extension as extension
+    from planner.web.state import DRAFT_PREFIX, MAX_CACHED_DRAFTS
+
+    calls: list[tuple[object, object]] = []
+    real = extension.draft_extension_request
+
+    def counting(store: Store, **kwargs: object) -> object:
+        calls.append((kwargs.get("as_of"), kwargs.get("years")))
+        return real(store, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(extension, "draft_extension_request", counting)
+    app = create_app(Settings(store=str(api_store)))
+    with TestClient(app) as c:
+        for _ in range(2):
+            r = c.get("/api/extension-request?format=md&as_of=2024-12-31",
+                      headers=auth(tokens, "viewer"))
+            assert r.status_code == 200 and "global union" in r.text
+        assert calls == [(dt.date(2024, 12, 31), None)]
+        for day in range(1, MAX_CACHED_DRAFTS + 4):
+            assert c.get(f"/api/extension-request?format=md&as_of=2024-06-{day:02d}",
+                         headers=auth(tokens, "viewer")).status_code == 200
+        drafts = [k for k in app.state.planner.cache if k.startswith(DRAFT_PREFIX)]
+        assert len(drafts) == MAX_CACHED_DRAFTS

@@ -39,10 +39,7 @@ def get_extension_request(state: State, user: Viewer,
     (default scenario: the recorded history, seeded), verification of (f) included.
     """
     from planner.documents.model import to_docx, to_html, to_markdown
-    from planner.treaty.extension import draft_extension_request
-
-    doc = draft_extension_request(state.store, as_of=as_of, years=years,
-                                  ledger=state.ledger()).document
+    doc = state.draft(as_of, years).document
     if format == "docx":
         return Response(to_docx(doc), headers=attachment("extension_request.docx"),
                         media_type=DOCX)
