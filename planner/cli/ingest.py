@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -30,7 +30,11 @@ def _ingest(kind: LayerName, file: Path, store: str, crs: str | None, layer: str
             mapping: list[str], status: str | None, method: str | None,
             recorded_on: str | None, released_on: str | None, buffer_m: float | None,
             max_edge_m: float, as_json: bool, report: Path | None,
-            encoding: str | None = None) -> None:
+            encoding: str | None = None, set_aside: Path | None = None) -> None:
+    if set_aside is not None and set_aside.suffix.lower() not in _SET_ASIDE_DRIVERS:
+        err.print(f"error: --set-aside {set_aside}: name a .gpkg or .geojson file",
+                  markup=False)
+        raise typer.Exit(2)
     column_map: dict[str, str] = {}
     for item in mapping:
         key, sep, value = item.partition("=")
@@ -42,7 +46,8 @@ def _ingest(kind: LayerName, file: Path, store: str, crs: str | None, layer: str
     options = IngestOptions(layer=layer, crs=crs, column_map=column_map, status=status,
                             method=method, recorded_on=_date(recorded_on, "--recorded-on"),
                             released_on=_date(released_on, "--released-on"),
-                            buffer_m=buffer_m, max_edge_m=max_edge_m, encoding=encoding)
+                            buffer_m=buffer_m, max_edge_m=max_edge_m, encoding=encoding,
+                            set_aside=set_aside is not None)
     with _errors(report):
         st = open_store(store)
         with err.status(f"importing {file.name} …", spinner="dots") if not as_json \
@@ -50,6 +55,8 @@ def _ingest(kind: LayerName, file: Path, store: str, crs: str | None, layer: str
             result = ingest(st, kind, file, options)
     if report is not None:
         _write_report(report, result.problems)
+    if set_aside is not None and result.set_aside is not None:
+        _write_set_aside(result.set_aside, set_aside)
     if as_json:
         print(json.dumps({"import_id": result.import_id, "layer": kind, "file": file.name,
                           "rows": len(result.features), "sha256": result.record.sha256,
@@ -62,6 +69,16 @@ def _ingest(kind: LayerName, file: Path, store: str, crs: str | None, layer: str
     if len(result.warnings) > MAX_PRINTED_PROBLEMS:
         out.print(f"  … and {len(result.warnings) - MAX_PRINTED_PROBLEMS} more (--report "
                   "FILE lists all)", markup=False)
+
+
+_SET_ASIDE_DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON"}
+
+
+def _write_set_aside(frame: Any, path: Path) -> None:
+    """The features set aside, with their problems, as a GeoPackage or GeoJSON to fix."""
+    frame.to_file(path, driver=_SET_ASIDE_DRIVERS[path.suffix.lower()])
+    err.print(f"{len(frame)} feature(s) set aside, with their problems, in {path}: fix them "
+              "and import that file", markup=False)
 
 
 _FILE = Annotated[Path, typer.Argument(help="Survey file: .zip (shapefile), .shp, .gpkg, "
@@ -91,6 +108,9 @@ _EDGE = Annotated[float, typer.Option(help="Longest allowed edge between vertice
 _REPORT = Annotated[Path | None, typer.Option(help="Write every problem found to this CSV.")]
 
 
+_SET_ASIDE = Annotated[Path | None, typer.Option(
+    help="Import the features without errors and write the others, with their problems, to "
+         "this .gpkg or .geojson to fix (default: refuse the whole file).")]
 _ENCODING = Annotated[str | None, typer.Option(
     help="Text encoding of a shapefile's attributes without .cpg, or of a CSV (e.g. cp1252, "
          "cp1251, UTF-8); detected and reported when not given.")]
@@ -106,10 +126,10 @@ def ingest_hazards(file: _FILE, store: StoreOpt, crs: _CRS = None, layer: _LAYER
                        help="Date recorded, YYYY-MM-DD, for all rows.")] = None,
                    buffer_m: _BUFFER = None, max_edge_m: _EDGE = 5000.0,
                    as_json: JsonOpt = False, report: _REPORT = None,
-                   encoding: _ENCODING = None) -> None:
+                   encoding: _ENCODING = None, set_aside: _SET_ASIDE = None) -> None:
     """Import hazard polygons (SHA/CHA). All features or none."""
     _ingest("hazards", file, store, crs, layer, mapping, status, None, recorded_on, None,
-            buffer_m, max_edge_m, as_json, report, encoding)
+            buffer_m, max_edge_m, as_json, report, encoding, set_aside)
 
 
 @ingest_app.command("releases")
@@ -121,7 +141,7 @@ def ingest_releases(file: _FILE, store: StoreOpt, crs: _CRS = None, layer: _LAYE
                         help="Date released, YYYY-MM-DD, for all rows.")] = None,
                     buffer_m: _BUFFER = None, max_edge_m: _EDGE = 5000.0,
                     as_json: JsonOpt = False, report: _REPORT = None,
-                    encoding: _ENCODING = None) -> None:
+                    encoding: _ENCODING = None, set_aside: _SET_ASIDE = None) -> None:
     """Import land-release polygons (cancelled / reduced / cleared). All or none."""
     _ingest("releases", file, store, crs, layer, mapping, None, method, None, released_on,
-            buffer_m, max_edge_m, as_json, report, encoding)
+            buffer_m, max_edge_m, as_json, report, encoding, set_aside)

@@ -67,7 +67,7 @@ FLAGS = {"crs": "--crs", "layer": "--layer", "column_map": "--map", "buffer_m": 
          "max_edge_m": "--max-edge-m", "status": "--status", "method": "--method",
          "recorded_on": "--recorded-on", "released_on": "--released-on",
          "encoding": "--encoding", "store": "--store", "file": "FILE", "capacity": "--capacity",
-         "engine": "--engine"}
+         "engine": "--engine", "set_aside": "--set-aside"}
 
 
 def _hint(argument: str | None) -> str:
@@ -89,6 +89,9 @@ def _fail(exc: PlannerError, report: Path | None = None) -> None:
             for p in others[:10]:
                 err.print(f"  {p.severity}: {p}{_hint(p.argument)}", markup=False,
                           highlight=False)
+        if errors and all(p.feature != "file" for p in errors):
+            err.print("the other features are fine: --set-aside FILE.gpkg imports them and "
+                      "writes these, with their problems, to fix", markup=False)
         if report is not None:
             _write_report(report, exc.problems)
             err.print(f"all problems written to {report}", markup=False)

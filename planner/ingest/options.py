@@ -49,6 +49,10 @@ class IngestOptions:
     encoding : str, optional
         Text encoding of a shapefile's attributes (when it has no .cpg) or of a CSV; detected
         and reported when not given.
+    set_aside : bool
+        Import the features without errors and set the others aside (returned in
+        :attr:`IngestResult.set_aside` with their problems) instead of refusing the file.
+        Errors about the whole file (no CRS, a required column missing) still refuse it.
     """
 
     layer: str | None = None
@@ -64,6 +68,7 @@ class IngestOptions:
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     max_vertices: int | None = None
     encoding: str | None = None
+    set_aside: bool = False
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyproj
 import shapely
@@ -87,15 +88,51 @@ def prepare(raw: gpd.GeoDataFrame, kind: LayerName, programme: Programme, *, sou
                                   options, problems)
     _duplicate_geometries(geoms, ok, labels, problems)
     _far_from_data(geoms, ok, crs, labels, facts.extent_lonlat, problems)
-    if any(p.severity == "error" for p in problems):
-        raise ValidationError(source, problems)
+    keep = _rows_to_keep(labels, problems, options, source)
     out["source_file"] = [source] * len(df)
     out["import_id"] = [0] * len(df)
-    geo = gpd.GeoSeries(geoms, crs=crs).to_crs(programme.pyproj_crs)
+    kept = np.flatnonzero(keep)
+    geo = gpd.GeoSeries(geoms[kept], crs=crs).to_crs(programme.pyproj_crs)
     multi = [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in geo]
-    features = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(multi, crs=programme.crs),
+    features = gpd.GeoDataFrame({k: [v[i] for i in kept] for k, v in out.items()},
+                                geometry=gpd.GeoSeries(multi, crs=programme.crs),
                                 crs=programme.crs)
+    if not keep.all():
+        features.attrs["set_aside"] = _set_aside_frame(raw, ~keep, labels, problems)
     return features, problems
+
+
+def _rows_to_keep(labels: list[str], problems: list[Problem], options: IngestOptions,
+                  source: str) -> np.ndarray:
+    """Rows without errors; all rows, or the refusal of the whole file, when nothing is set
+    aside. Errors about the file as a whole always refuse it."""
+    errors = [p for p in problems if p.severity == "error"]
+    keep = np.ones(len(labels), dtype=bool)
+    if not errors:
+        return keep
+    if not options.set_aside or any(p.feature == "file" for p in errors):
+        raise ValidationError(source, problems)
+    row_of = {label: i for i, label in enumerate(labels)}
+    for p in errors:
+        keep[row_of[p.feature]] = False
+    if not keep.any():
+        raise ValidationError(source, problems)
+    problems.append(Problem("file", f"{int((~keep).sum())} of {len(keep)} features had errors "
+                            "and were set aside, with their problems; the rest was imported",
+                            "warning", "set_aside"))
+    return keep
+
+
+def _set_aside_frame(raw: gpd.GeoDataFrame, bad: np.ndarray, labels: list[str],
+                     problems: list[Problem]) -> gpd.GeoDataFrame:
+    """The features set aside, as read (attributes and geometry), with their problems."""
+    rows = np.flatnonzero(bad)
+    frame = raw.reset_index(drop=True).iloc[rows].copy()
+    frame["planner_row"] = rows + 1
+    frame["planner_problems"] = ["; ".join(p.message for p in problems
+                                           if p.feature == labels[i] and p.severity == "error")
+                                 for i in rows]
+    return frame.reset_index(drop=True)
 
 
 def _resolve_crs(raw: gpd.GeoDataFrame, options: IngestOptions, source: str,

@@ -40,6 +40,8 @@ class IngestResult:
     features: gpd.GeoDataFrame
     problems: list[Problem]
     record: ImportRecord
+    #: features set aside (``IngestOptions.set_aside``), as read, with ``planner_problems``
+    set_aside: gpd.GeoDataFrame | None = None
 
     @property
     def warnings(self) -> list[Problem]:
@@ -117,7 +119,7 @@ def ingest(store: Store, kind: LayerName, path: str | Path,
         raise
     features["import_id"] = import_id
     return IngestResult(import_id=import_id, features=features, problems=problems,
-                        record=record)
+                        record=record, set_aside=features.attrs.pop("set_aside", None))
 
 
 def _raise_if_landed_meanwhile(store: Store, digest: str, kind: str, name: str,

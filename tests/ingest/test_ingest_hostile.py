@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pyogrio
 import pyproj
 import pytest
@@ -381,3 +382,61 @@ def test_a_repair_says_where_in_longitude_and_latitude(tmp_path: Path,
     assert float(found.group(1)) == pytest.approx(lon, abs=1e-5)
     assert float(found.group(2)) == pytest.approx(lat, abs=1e-5)
     assert "[" not in note
+
+
+# -------------------------------------------------------------- setting bad features aside
+
+
+def _with_sliver(tmp_path: Path) -> Path:
+    """Three good hazards and a sliver of 6e-6 m², as a real national file had."""
+    sliver = shapely.Polygon([(X, Y), (X + 0.006, Y), (X + 0.006, Y + 0.001)])
+    frame = field_frame(3).assign(status="SHA", recorded_on="2012-01-01")
+    frame = pd.concat([frame, gpd.GeoDataFrame(
+        {"hazard_id": ["S-1"], "status": ["SHA"], "recorded_on": ["2012-01-01"],
+         "region": ["=HYPERLINK(1)"]}, geometry=[sliver], crs=UTM48)], ignore_index=True)
+    p = tmp_path / "national.gpkg"
+    gpd.GeoDataFrame(frame, crs=UTM48).to_file(p)
+    return p
+
+
+def test_bad_features_can_be_set_aside_and_nothing_is_lost(
+        tmp_path: Path, make_store: Callable[..., Store]) -> None:
+    st = make_store(crs="EPSG:32648")
+    p = _with_sliver(tmp_path)
+    with pytest.raises(ValidationError, match="degenerate"):
+        ingest(st, "hazards", p)
+    assert counts(st) == (0, 0)
+    result = ingest(st, "hazards", p, IngestOptions(set_aside=True))
+    assert sorted(result.features["hazard_id"]) == ["H-0", "H-1", "H-2"]
+    assert counts(st) == (3, 1)
+    aside = result.set_aside
+    assert aside is not None and aside["hazard_id"].tolist() == ["S-1"]
+    assert "degenerate" in aside["planner_problems"].iloc[0]
+    assert aside["planner_row"].tolist() == [4] and aside["region"].iloc[0] == "=HYPERLINK(1)"
+    assert any("set aside" in w.message for w in result.warnings)
+
+
+def test_errors_about_the_whole_file_still_refuse_it(tmp_path: Path,
+                                                    make_store: Callable[..., Store]) -> None:
+    st = make_store(crs="EPSG:32648")
+    p = tmp_path / "nostatus.gpkg"
+    field_frame(2).assign(recorded_on="2012-01-01").to_file(p)
+    with pytest.raises(ValidationError, match="no status column"):
+        ingest(st, "hazards", p, IngestOptions(set_aside=True))
+    assert counts(st) == (0, 0)
+
+
+def test_the_cli_sets_aside_into_a_file_to_fix(tmp_path: Path,
+                                               make_store: Callable[..., Store]) -> None:
+    make_store(crs="EPSG:32648")
+    store = str(tmp_path / "test.gpkg")
+    p = _with_sliver(tmp_path)
+    res = CliRunner().invoke(app, ["ingest", "hazards", str(p), "--store", store])
+    assert res.exit_code == 1 and "--set-aside" in res.output
+    aside = tmp_path / "to_fix.gpkg"
+    res = CliRunner().invoke(app, ["ingest", "hazards", str(p), "--store", store,
+                                   "--set-aside", str(aside)])
+    assert res.exit_code == 0, res.output
+    assert "imported 3 hazards" in res.output and "1 feature(s) set aside" in res.output
+    back = pyogrio.read_dataframe(aside)
+    assert back["hazard_id"].tolist() == ["S-1"] and "degenerate" in back["planner_problems"][0]
