@@ -546,3 +546,18 @@ def test_extension_requests_are_drafted_once_per_store_version_and_the_cache_is_
                          headers=auth(tokens, "viewer")).status_code == 200
         drafts = [k for k in app.state.planner.cache if k.startswith(DRAFT_PREFIX)]
         assert len(drafts) == MAX_CACHED_DRAFTS
+
+
+def test_the_upload_page_tells_a_signed_in_viewer_what_is_missing(
+        client: TestClient, tokens: dict[str, str]) -> None:
+    """A viewer is signed in: the page says a viewer may not upload, not "sign in first"."""
+    page = client.get("/upload", headers=auth(tokens, "viewer")).text
+    assert "signed in as test-viewer, a viewer" in page and "sign in</a> first" not in page
+    assert "sign in</a> first" in client.get("/upload").text
+    assert 'id="file"' in client.get("/upload", headers=auth(tokens, "editor")).text
+
+
+def test_the_page_icon_is_served(client: TestClient) -> None:
+    r = client.get("/favicon.ico")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    assert r.text.startswith("<svg") and "<script" not in r.text

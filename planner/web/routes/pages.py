@@ -147,3 +147,18 @@ def status_page(request: Request, state: State, user: OptionalUser, at: DateQ = 
     statement, chart, method = forecast_view(state)
     return render_page(request, "status.html", "status", user, at=s.at.isoformat(),
                        rows=status_rows(s), statement=statement, chart=chart, method=method)
+
+
+#: A red warning triangle with an exclamation mark: the page icon browsers ask for.
+FAVICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    '<path d="M16 2 31 29H1z" fill="#c8102e"/>'
+    '<path d="M14.5 11h3l-.6 10h-1.8zM16 23.2a1.7 1.7 0 1 1 0 3.4 1.7 1.7 0 0 1 0-3.4z" '
+    'fill="#fff"/></svg>')
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """The page icon (an SVG; browsers accept it under this name)."""
+    return Response(FAVICON_SVG, media_type="image/svg+xml",
+                    headers={"Cache-Control": "public, max-age=86400"})
