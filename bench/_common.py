@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import resource
+import socket
 import time
 from pathlib import Path
 
@@ -70,3 +71,23 @@ def peak_rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_up(url: str, *, tries: int = 600, pause_s: float = 0.1) -> bool:
+    """Whether ``url``/health answered 200 within ``tries`` attempts ``pause_s`` apart."""
+    import httpx
+
+    for _ in range(tries):
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            time.sleep(pause_s)
+    return False

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import datetime as dt
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,13 +25,10 @@ import time
 import zipfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import free_port, wait_until_up
+
 RETURNED = re.compile(rb'"numberReturned":(\d+)')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def build_store(path: Path, n: int) -> None:
@@ -58,14 +54,8 @@ def serve(store: Path, port: int) -> subprocess.Popen[bytes]:
             f"uvicorn.run(create_app(Settings(store={str(store)!r})), host='127.0.0.1', "
             f"port={port}, log_level='warning')")
     proc = subprocess.Popen([sys.executable, "-c", code])
-    import httpx
-
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    if wait_until_up(f"http://127.0.0.1:{port}"):
+        return proc
     proc.kill()
     raise RuntimeError("the server did not start")
 

@@ -19,13 +19,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import free_port, wait_until_up
 
 
 def build_zip(folder: Path, vertices: int, polygons: int) -> Path:
@@ -99,9 +101,7 @@ def upload_once(folder: Path, data: Path, limit: float) -> None:
     store = create_store(store_path, Programme("Bench", dt.date(2011, 8, 1), "EPSG:32648"))
     token = add_user(store, "bench editor", "editor")
     uploads = folder / "uploads"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "PLANNER_MAX_UPLOAD_SECONDS": f"{limit:g}",
            "PLANNER_UPLOAD_DIR": str(uploads)}
     server = subprocess.Popen([sys.executable, "-c", "from planner.cli.shared import app; app()",
@@ -109,12 +109,7 @@ def upload_once(folder: Path, data: Path, limit: float) -> None:
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_until_up(url, tries=300)
         t0 = time.perf_counter()
         r = httpx.post(url + "/api/hazards", headers={"Authorization": f"Bearer {token}"},
                        files={"file": (data.name, data.read_bytes())},

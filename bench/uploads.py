@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import collections
 import os
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -31,6 +30,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import free_port, wait_until_up
 
 CLI = "import sys; from planner.cli.shared import app; sys.argv[0] = 'planner'; app()"
 
@@ -44,25 +46,13 @@ def cli(*args: str) -> str:
     return done.stdout
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def serve(store: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     """``planner serve`` in a child process; returns once ``/health`` answers."""
-    import httpx
-
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-c", CLI, "serve", "--store", str(store),
                                  "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    if wait_until_up(f"http://127.0.0.1:{port}"):
+        return proc
     proc.kill()
     raise RuntimeError(f"the server did not start; see {log}")
 

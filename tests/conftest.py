@@ -48,6 +48,30 @@ def releases_frame(geoms: Sequence[Any], dates: Sequence[dt.date], methods: Sequ
                             geometry=list(geoms), crs=crs)
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_up(url: str, *, tries: int, pause_s: float) -> bool:
+    """Whether ``url``/health answered 200 within ``tries`` attempts ``pause_s`` apart."""
+    import time
+
+    import httpx
+
+    for _ in range(tries):
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            time.sleep(pause_s)
+    return False
+
+
 @pytest.fixture
 def make_store(tmp_path: Path) -> Callable[..., Store]:
     def make(crs: str = "EPSG:3035", eif: dt.date = EIF, name: str = "test.gpkg") -> Store:

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from planner.accounting import Ledger, ledger_with
+from planner.accounting import RECONCILE_TOLERANCE_M2, Ledger, ledger_with
 from planner.errors import PlannerError, ValidationError
 from planner.io.cells import write_csv
 from planner.store import Store
@@ -167,7 +167,7 @@ def check_text(gap_m2: float | None) -> str:
     """The independent check of a remaining area, in words."""
     if gap_m2 is None:
         return "Not verified (--verify recomputes remaining area by global union)"
-    ok = "agrees" if abs(gap_m2) <= 1.0 else "DOES NOT AGREE"
+    ok = "agrees" if abs(gap_m2) <= RECONCILE_TOLERANCE_M2 else "DOES NOT AGREE"
     return f"Independent check: global union {ok}, difference {gap_m2:,.3f} m²"
 
 

@@ -13,7 +13,7 @@ import shapely
 
 from planner.areas import lonlat_bounds
 from planner.io.archives import ArchiveLimits
-from planner.layers import LayerName
+from planner.layers import ID_COLUMN, LayerName
 from planner.store import Store
 
 
@@ -95,7 +95,8 @@ def store_facts(store: Store, kind: LayerName) -> StoreFacts:
     """The ids, first date and extent of a store's data, for checking a new file."""
     dated: tuple[tuple[LayerName, str], ...] = (("hazards", "recorded_on"),
                                                 ("releases", "released_on"))
-    frames = {layer: store.attributes(layer, [date]) for layer, date in dated}
+    # one read per layer gives the ids too: the store is not read again for them
+    frames = {layer: store.attributes(layer, [ID_COLUMN[layer], date]) for layer, date in dated}
     dates = [d for layer, date in dated for d in frames[layer][date].dropna()]
     boxes = np.vstack([f[["minx", "miny", "maxx", "maxy"]].to_numpy(dtype=float)
                        for f in frames.values()])
@@ -109,5 +110,5 @@ def store_facts(store: Store, kind: LayerName) -> StoreFacts:
         if np.isfinite(ll).all():
             extent = (float(ll[0]), float(ll[1]), float(ll[2]), float(ll[3]))
     first = pd.Timestamp(min(dates)).date() if dates else None
-    return StoreFacts(ids=store.ids(kind), first_record_on=first,
+    return StoreFacts(ids=set(frames[kind][ID_COLUMN[kind]].astype(str)), first_record_on=first,
                       extent_lonlat=extent)

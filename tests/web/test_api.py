@@ -29,6 +29,7 @@ from planner.web.errors import status_for
 from planner.web.settings import Settings
 from planner.web.uploads import safe_file_name
 from planner.web.users import add_user
+from tests.conftest import free_port, wait_until_up
 
 DATA = default_data_dir()
 SHP_ZIP = DATA / "hazards_baseline_survey.zip"
@@ -292,24 +293,16 @@ def test_error_table_and_html_pages_escape(client: TestClient, tokens: dict[str,
 @contextlib.contextmanager
 def running_server(store: Path) -> Iterator[str]:
     """A real uvicorn server on ``store`` in a thread; yields its base URL."""
-    import socket
 
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(Settings(store=str(store))),
                                         host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            threading.Event().wait(0.05)
+    wait_until_up(url, tries=200, pause_s=0.05)
     try:
         yield url
     finally:

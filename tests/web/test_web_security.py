@@ -25,7 +25,7 @@ from planner.store import create_store, open_store
 from planner.web.app import create_app
 from planner.web.settings import Settings
 from planner.web.users import add_user
-from tests.conftest import fill_store, hazards_frame, releases_frame
+from tests.conftest import fill_store, free_port, hazards_frame, releases_frame, wait_until_up
 
 #: Where the one hazard lies (WGS 84), and its ids; none of this may reach anonymous callers.
 LON, LAT = 103.2, 19.45
@@ -500,7 +500,6 @@ def test_sigterm_during_an_upload_stops_planner_serve_within_seconds(tmp_path: P
     client is told to send it again, the store is unchanged and no upload folder is left."""
     import os
     import signal
-    import socket
     import subprocess
     import sys
     import threading
@@ -513,9 +512,7 @@ def test_sigterm_during_an_upload_stops_planner_serve_within_seconds(tmp_path: P
     token = add_user(store, "editor-term", "editor")
     before = _store_intact(path)
     uploads = tmp_path / "uploads"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "PLANNER_UPLOAD_DIR": str(uploads),
            "PLANNER_MAX_UPLOAD_SECONDS": "600",
            "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
@@ -526,12 +523,7 @@ def test_sigterm_during_an_upload_stops_planner_serve_within_seconds(tmp_path: P
     url = f"http://127.0.0.1:{port}"
     answers: list[httpx.Response | Exception] = []
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_until_up(url, tries=300, pause_s=0.1)
         data = heavy_geojson(3000, 300, "TERM")
 
         def upload() -> None:
