@@ -169,10 +169,16 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., S
     return make
 
 
-def fill_store(store: Store, hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame) -> Store:
-    """Write hand-made frames straight into a store (as two imports), in the store CRS."""
+def fill_store(store: Store, hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame,
+               tag: str = "") -> Store:
+    """Write hand-made frames straight into a store (as two imports), in the store CRS.
+
+    The stored ledger is kept live, as ``planner ingest`` keeps it; ``tag`` tells the
+    imports of several calls apart.
+    """
     import pandas as pd
 
+    from planner.accounting.live import ledger_update
     from planner.store import ImportRecord
 
     crs = store.programme().crs
@@ -188,6 +194,7 @@ def fill_store(store: Store, hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFra
                      "items_destroyed", "depth_cm"):
             if name not in frame.columns:
                 frame[name] = pd.Series([None] * len(frame), dtype=object)
-        store.add(layer, frame, ImportRecord(layer, f"{layer}.gpkg", f"sha-{layer}", None,
-                                             None, len(frame), [], dt.datetime(2024, 1, 1)))
+        store.add(layer, frame, ImportRecord(layer, f"{layer}{tag}.gpkg", f"sha-{layer}{tag}",
+                                             None, None, len(frame), [],
+                                             dt.datetime(2024, 1, 1)), update=ledger_update)
     return store

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import replace
 
 from planner.accounting.ledger import Ledger, Status
@@ -14,6 +15,9 @@ from planner.accounting.tiles import ledger_partitioned
 from planner.errors import InputError
 from planner.store import Store
 
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
 #: the ways a ledger can be built: in this process, tiled on a dask cluster, inside PostGIS
 ENGINES = ("single", "dask", "postgis")
 
@@ -22,7 +26,9 @@ def ledger_with(store: Store, engine: str = "single", *, workers: int = 2,
                 progress: Progress | None = None) -> Ledger:
     """Build a store's ledger with one of :data:`ENGINES`; all give the same figures.
 
-    ``single`` is :func:`planner.accounting.ledger_from_store`; ``dask`` is
+    ``single`` reads the ledger stored in the store (:func:`stored_ledger`: sums over
+    stored rows, no geometry) or, for a store without one, builds it in this process
+    (:func:`planner.accounting.ledger_from_store`) and says how to store it; ``dask`` is
     :func:`ledger_partitioned` on a local cluster of ``workers`` processes; ``postgis`` is
     :func:`planner.accounting.sql.ledger_in_database` with ``workers`` sessions (PostGIS only).
 
@@ -32,9 +38,15 @@ def ledger_with(store: Store, engine: str = "single", *, workers: int = 2,
     Traceback (most recent call last):
     planner.errors.InputError: engine 'gpu': use one of single, dask, postgis
     """
+    from planner.accounting.live import stored_ledger
     from planner.accounting.local import ledger_from_store
 
     if engine == "single":
+        led = stored_ledger(store)
+        if led is not None:
+            return led
+        log.warning("%s has no stored ledger, so it is built from every polygon now; run "
+                    "`planner rebuild-ledger` once to keep it in the store", store.location)
         return ledger_from_store(store, progress=progress)
     if engine == "dask":
         return ledger_partitioned(store, workers=workers, progress=progress)

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from planner.errors import InputError, PlannerError
 from planner.layers import METHODS
@@ -60,9 +62,45 @@ def _day(d: dt.date) -> int:
     return int((np.datetime64(d, "D") - np.datetime64("1970-01-01", "D")).astype(np.int64))
 
 
-def _pieces(geoms: np.ndarray, order: np.ndarray) -> np.ndarray:
+def components(*layers: np.ndarray) -> list[np.ndarray]:
+    """Label the connected components of geometries whose interiors meet, over all ``layers``.
+
+    Two geometries are linked when they intersect other than by touching; a component is
+    what "linked" closes over, hazards and releases together. The pieces and overlaps of a
+    component's features depend on that component alone, so a ledger can be measured
+    component by component (on any core) or updated for just the components an import
+    touches, with the very same figures. Returns one label array per layer (labels shared).
+
+    Examples
+    --------
+    >>> from shapely import box
+    >>> h = np.array([box(0, 0, 2, 2), box(2, 0, 4, 2), box(10, 0, 12, 2)])  # 2nd only touches
+    >>> r = np.array([box(1, 1, 3, 3)])                                        # joins 1st and 2nd
+    >>> [x.tolist() for x in components(h, r)]
+    [[0, 0, 1], [0]]
+    """
+    geoms = np.concatenate([np.asarray(g, dtype=object) for g in layers]) if layers else \
+        np.empty(0, object)
+    n = len(geoms)
+    bounds = np.cumsum([0, *(len(g) for g in layers)])
+    if n == 0:
+        return [np.zeros(0, np.int64) for _ in layers]
+    a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    touching = _threaded(shapely.touches, geoms[a], geoms[b]) if len(a) else np.zeros(0, bool)
+    a, b = a[~touching], b[~touching]
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    labels = labels.astype(np.int64)
+    return [labels[bounds[i]:bounds[i + 1]] for i in range(len(layers))]
+
+
+def _pieces(geoms: np.ndarray, order: np.ndarray, label: np.ndarray) -> np.ndarray:
     """Cut geometries into disjoint pieces: each minus all that come before it in ``order``.
 
+    Only geometries of one component (``label``, see :func:`components`) are subtracted
+    from each other, so a piece is the same whichever other components are cut with it.
     Vectorised in rounds: round r subtracts the r-th earlier neighbour of every geometry that
     has one, so the number of GEOS calls is the number of overlapping pairs.
     """
@@ -74,7 +112,7 @@ def _pieces(geoms: np.ndarray, order: np.ndarray) -> np.ndarray:
     rank[order] = np.arange(n)
     tree = shapely.STRtree(geoms)
     left, right = tree.query(geoms, predicate="intersects")
-    earlier = rank[right] < rank[left]
+    earlier = (rank[right] < rank[left]) & (label[right] == label[left])
     left, right = left[earlier], right[earlier]
     if len(left) == 0:
         return pieces
@@ -162,19 +200,23 @@ def check_overlaps(ph: np.ndarray, pr: np.ndarray, pa: np.ndarray, h_area: np.nd
 
 
 def measure(hz: np.ndarray, h_order: np.ndarray, rl: np.ndarray, r_order: np.ndarray,
-            tell: Progress = lambda step, frac: None
+            tell: Progress = lambda step, frac: None,
+            labels: tuple[np.ndarray, np.ndarray] | None = None,
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The areas of a ledger from equal-area geometries and their claiming orders [m²].
 
     Returns the area of each hazard piece, of each release piece, and the overlapping pairs
-    (hazard index, release index, area). Works the same on a whole programme and on the
-    geometries of one tile clipped to it, which is what makes partitioned accounting exact:
-    the pieces of a tile are the global pieces clipped to that tile.
+    (hazard index, release index, area). Works the same on a whole programme, on some of
+    its components (``labels``, computed here when not given: see :func:`components`) and
+    on the geometries of one tile clipped to it, which is what makes partitioned accounting
+    exact: the pieces of a tile are the global pieces clipped to that tile.
     """
+    tell("finding overlapping features", 0.05)
+    h_label, r_label = labels if labels is not None else components(hz, rl)
     tell("cutting hazards into disjoint pieces", 0.1)
-    h_pieces = _pieces(hz, h_order)
+    h_pieces = _pieces(hz, h_order, h_label)
     tell("cutting releases into disjoint pieces", 0.35)
-    r_pieces = _pieces(rl, r_order)
+    r_pieces = _pieces(rl, r_order, r_label)
 
     tell("measuring overlaps of hazards and releases", 0.7)
     h_area = shapely.area(h_pieces) if len(h_pieces) else np.zeros(0)
@@ -186,6 +228,8 @@ def measure(hz: np.ndarray, h_order: np.ndarray, rl: np.ndarray, r_order: np.nda
         tree = shapely.STRtree(r_pieces[live])
         ph, pr = tree.query(h_pieces, predicate="intersects")
         pr = live[pr]
+        same = h_label[ph] == r_label[pr]
+        ph, pr = ph[same], pr[same]
         # a release piece inside a hazard piece overlaps it by its whole area: no cutting
         inside = shapely.contains_properly(h_pieces[ph], r_pieces[pr])
         pa = np.where(inside, r_area[pr], 0.0)

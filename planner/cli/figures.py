@@ -21,6 +21,7 @@ from planner.cli.shared import (
     _date,
     _errors,
     _ledger,
+    _progress,
     app,
     check_text,
     err,
@@ -167,6 +168,32 @@ def series(store: StoreOpt,
         for row in df.itertuples():
             t.add_row(str(row.date), *[f"{getattr(row, c):,.0f}" for c in cols])
         out.print(t)
+
+
+@app.command("rebuild-ledger")
+def rebuild_ledger_cmd(
+        store: StoreOpt,
+        processes: Annotated[int | None, typer.Option(
+            help="Processes measuring at once (default: one per core).")] = None,
+        as_json: JsonOpt = False) -> None:
+    """Build the store's ledger from every polygon and keep it in the store.
+
+    Needed once for a store made before the ledger was stored, or copied; from then on
+    every import keeps it up to date and figures are read from it.
+    """
+    from planner.accounting.live import rebuild_ledger
+
+    with _errors(), _progress(not as_json) as tell:
+        st = open_store(store)
+        rows = rebuild_ledger(st, processes=processes, progress=tell)
+    summary = {"hazards": len(rows.hazard_row), "releases": len(rows.release_row),
+               "overlaps": len(rows.pair_area_m2)}
+    if as_json:
+        print(json.dumps(summary))
+        return
+    out.print(f"ledger stored: {summary['hazards']:,} hazard pieces, {summary['releases']:,} "
+              f"release pieces, {summary['overlaps']:,} overlaps; imports keep it up to date "
+              "from now on", markup=False)
 
 
 @app.command()

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from planner.cli.shared import JsonOpt, StoreOpt, _errors, app, err, out
+from planner.cli.shared import JsonOpt, StoreOpt, _errors, _progress, app, err, out
 from planner.errors import InputError
 from planner.store import open_store
 
@@ -79,12 +79,20 @@ def copy_cmd(source: Annotated[str, typer.Option("--from", help="Store to copy: 
                                                  "postgresql:// URL.")],
              target: Annotated[str, typer.Option("--to", help="New store: .gpkg path or the "
                                                  "URL of an empty PostGIS database.")]) -> None:
-    """Copy a programme between stores (GeoPackage ⇄ PostGIS), keeping ids and history."""
+    """Copy a programme between stores (GeoPackage ⇄ PostGIS), keeping ids and history.
+
+    The source's stored ledger is copied with it (or built once at the end when the source
+    has none), so the copy's figures are read from it at once.
+    """
+    from planner.accounting.live import rebuild_ledger
     from planner.store import copy_store
 
     with _errors():
         src = open_store(source)
-        copy_store(src, target, progress=lambda m: err.print(m, markup=False))
+        copied = copy_store(src, target, progress=lambda m: err.print(m, markup=False))
+        if not copied.ledger_state()[0]:   # the source had none: build the copy's
+            with _progress(True) as tell:
+                rebuild_ledger(copied, progress=tell)
         n_src, n_dst = src.version(), open_store(target).version()
     out.print(f"copied {n_dst[0]} imports from {source} to {target}"
               + ("" if n_src == n_dst else f" (source {n_src}, target {n_dst})"),

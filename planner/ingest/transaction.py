@@ -12,6 +12,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from planner.accounting.live import ledger_update
 from planner.errors import (
     DuplicateImportError,
     InputError,
@@ -113,7 +114,7 @@ def ingest(store: Store, kind: LayerName, path: str | Path,
         warnings=[str(p) for p in problems],
         imported_at=dt.datetime.now(dt.UTC).replace(microsecond=0))
     try:
-        import_id = store.add(kind, features, record)
+        import_id = store.add(kind, features, record, update=ledger_update)
     except InputError as exc:   # ids taken by an import that landed while this one was read
         _raise_if_landed_meanwhile(store, digest, kind, path.name, exc)
         raise

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import geopandas as gpd
@@ -14,9 +15,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from planner.errors import (
-    InputError,
-)
+from planner.errors import InputError, StoreError
 from planner.layers import COLUMNS, Column, LayerName
 from planner.programme import Programme
 
@@ -34,6 +33,102 @@ class ImportRecord:
     warnings: list[str]
     imported_at: dt.datetime
     import_id: int | None = None   # set only when copying a store, to keep its history
+
+
+@dataclass
+class LedgerRows:
+    """Rows of the stored ledger: the area of each feature's piece, and their overlaps [m²].
+
+    Keyed by the features' store keys (``row``: the ``fid`` of ``hazards`` and
+    ``releases``). A whole ledger (from a cold build) or the part an import recomputed: the
+    features of the closure it touched, whose rows replace theirs.
+    """
+
+    hazard_row: np.ndarray
+    hazard_area_m2: np.ndarray
+    hazard_raw_area_m2: np.ndarray
+    release_row: np.ndarray
+    release_area_m2: np.ndarray
+    release_raw_area_m2: np.ndarray
+    pair_hazard_row: np.ndarray
+    pair_release_row: np.ndarray
+    pair_area_m2: np.ndarray
+
+    @classmethod
+    def empty(cls) -> LedgerRows:
+        """No rows at all."""
+        i, f = np.empty(0, np.int64), np.empty(0, float)
+        return cls(i, f, f, i, f, f, i, i, f)
+
+
+@dataclass(frozen=True)
+class StoredLedger:
+    """The stored ledger as read: attributes of every feature with its rows, no geometry.
+
+    ``hazards`` has ``row``, ``hazard_id``, ``status``, ``recorded_on``,
+    ``found_after_eif``, ``region``, ``area_m2``, ``raw_area_m2`` and ``changed_by`` (the
+    import that last recomputed the row; 0 for a cold build); ``releases`` likewise with
+    ``release_id``, ``method``, ``released_on``; ``overlaps`` has ``hazard_row``,
+    ``release_row`` and ``area_m2``. All ordered by ``row``.
+    """
+
+    crs: pyproj.CRS
+    hazards: pd.DataFrame
+    releases: pd.DataFrame
+    overlaps: pd.DataFrame
+
+
+class Neighbourhood(Protocol):
+    """What a ledger update may read inside the import's own transaction."""
+
+    #: the CRS the stored ledger measures in (None until the first feature is measured)
+    ledger_crs: pyproj.CRS | None
+    #: the store CRS, in which :meth:`near` takes boxes and returns geometries
+    store_crs: pyproj.CRS
+
+    def near(self, layer: LayerName, boxes: np.ndarray) -> gpd.GeoDataFrame:
+        """The features whose bounding box meets one of ``boxes`` (n × minx, miny, maxx, maxy).
+
+        With the column ``row``, ordered by it, features of this very import included.
+        """
+        ...
+
+    def by_row(self, layer: LayerName, rows: np.ndarray) -> gpd.GeoDataFrame:
+        """The features of these store keys, with the column ``row``, ordered by it."""
+        ...
+
+
+@dataclass(frozen=True)
+class LedgerChange:
+    """What a ledger update computed: rows to replace, their CRS, the land they cover.
+
+    ``boxes`` are the bounding boxes (store CRS, padded) of every feature whose rows were
+    measured: an import that lands elsewhere cannot change these rows.
+    """
+
+    rows: LedgerRows
+    crs: pyproj.CRS
+    boxes: np.ndarray
+
+    def shifted(self, layer: LayerName, first: int, offset: int) -> LedgerChange:
+        """The same change with the keys ``>= first`` of ``layer`` moved by ``offset``."""
+        r = self.rows
+        if layer == "hazards":
+            h = np.where(r.hazard_row >= first, r.hazard_row + offset, r.hazard_row)
+            ph = np.where(r.pair_hazard_row >= first, r.pair_hazard_row + offset,
+                          r.pair_hazard_row)
+            rows = replace(r, hazard_row=h, pair_hazard_row=ph)
+        else:
+            x = np.where(r.release_row >= first, r.release_row + offset, r.release_row)
+            pr = np.where(r.pair_release_row >= first, r.pair_release_row + offset,
+                          r.pair_release_row)
+            rows = replace(r, release_row=x, pair_release_row=pr)
+        return LedgerChange(rows, self.crs, self.boxes)
+
+
+#: Called by :meth:`Store.add` with the layer and the store keys of the new features, and
+#: a :class:`Neighbourhood` in which they are visible: the :class:`LedgerChange` to write.
+LedgerUpdate = Callable[[Neighbourhood, LayerName, np.ndarray], LedgerChange]
 
 
 class Store(Protocol):
@@ -88,10 +183,30 @@ class Store(Protocol):
         """Ids already used in a layer."""
         ...
 
-    def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord) -> int:
+    def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord,
+            update: LedgerUpdate | None = None) -> int:
         """Add the features of one file and its import record, all or nothing.
 
+        With ``update``, a store whose ledger is live calls it inside the same transaction
+        and writes the rows it returns, so figures never lag the features. Without it (a
+        copy), a live ledger is dropped: it would no longer match the features.
         Returns the new ``import_id``.
+        """
+        ...
+
+    def ledger_state(self) -> tuple[bool, pyproj.CRS | None]:
+        """Whether the stored ledger is live, and the CRS it measures in (None: not chosen)."""
+        ...
+
+    def read_ledger(self) -> StoredLedger | None:
+        """The stored ledger with the features' attributes (no geometry); None if none."""
+        ...
+
+    def write_ledger(self, rows: LedgerRows, crs: pyproj.CRS, version: tuple[int, int]
+                     ) -> bool:
+        """Replace the whole stored ledger, if the store is still at ``version``.
+
+        Returns False, having written nothing, when an import landed meanwhile.
         """
         ...
 
@@ -196,3 +311,43 @@ def _column_values(column: Column, values: list[Any]) -> Any:
     if column.kind == "float":
         return pd.array(values, dtype="Float64")
     return pd.Series(values, dtype="object")
+
+
+def ledger_meta(crs: pyproj.CRS | None, live: bool = True) -> str:
+    """The programme-table value saying whether the ledger is live, and its CRS, as JSON.
+
+    A ledger that is no longer live keeps its CRS, so that rebuilding it gives the figures
+    it gave before.
+    """
+    return json.dumps({"crs": None if crs is None else crs.to_wkt(), "live": live})
+
+
+def ledger_state_of(value: str | None) -> tuple[bool, pyproj.CRS | None]:
+    """The inverse of :func:`ledger_meta` (None: no ``ledger`` entry, no live ledger)."""
+    if value is None:
+        return False, None
+    meta = json.loads(value)
+    crs = meta.get("crs")
+    return bool(meta.get("live", True)), None if crs is None else pyproj.CRS.from_wkt(crs)
+
+
+def ledger_frames(hazards: pd.DataFrame, releases: pd.DataFrame, overlaps: pd.DataFrame,
+                  crs: pyproj.CRS, location: str) -> StoredLedger:
+    """A :class:`StoredLedger` from frames as read by either back end (types made plain).
+
+    Refuses a stored ledger that misses the rows of some feature: it would under-count.
+    """
+    missing = int(hazards["area_m2"].isna().sum() + releases["area_m2"].isna().sum())
+    if missing:
+        raise StoreError(f"{location}: the stored ledger has no rows for {missing} feature(s); "
+                         f"rebuild it with `planner rebuild-ledger {location}`.")
+    for frame, date in ((hazards, "recorded_on"), (releases, "released_on")):
+        frame[date] = pd.to_datetime(frame[date], format="ISO8601")
+        for col in ("row", "changed_by"):
+            frame[col] = frame[col].astype(np.int64)
+        for col in ("area_m2", "raw_area_m2"):
+            frame[col] = frame[col].astype(float)
+    hazards["found_after_eif"] = hazards["found_after_eif"].astype(bool)
+    overlaps = overlaps.astype({"hazard_row": np.int64, "release_row": np.int64,
+                                "area_m2": float})
+    return StoredLedger(crs=crs, hazards=hazards, releases=releases, overlaps=overlaps)

@@ -9,8 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from planner.layers import LayerName
-from planner.store.base import ImportRecord, Store
+from planner.store.base import ImportRecord, LedgerRows, Store
 from planner.store.factory import create_store
 
 
@@ -20,8 +22,9 @@ def copy_store(source: Store, target_location: str | Path, *,
 
     Import by import, so memory holds one import's features at a time. Everything is
     kept: settings, every import record (id, file name, sha256, CRS, warnings,
-    time) and every feature with its attributes, in the same order. Users and their tokens are
-    not copied: create them again on the target.
+    time) and every feature with its attributes, in the same order, and the stored ledger
+    when the source has one. Users and their tokens are not copied: create them again on
+    the target.
     """
     target = create_store(target_location, source.programme())
     imports = source.imports()
@@ -41,4 +44,35 @@ def copy_store(source: Store, target_location: str | Path, *,
         target.add(layer, part, record)
         if progress is not None:
             progress(f"import {r['import_id']}: {len(part)} {layer} from {r['file_name']}")
+    _copy_ledger(source, target)
     return target
+
+
+def _copy_ledger(source: Store, target: Store) -> None:
+    """Give the copy the source's stored ledger, rows and CRS, so figures do not move.
+
+    Features were copied in store order, so the n-th feature of a layer in the source is
+    the n-th in the target, whatever keys the target gave them.
+    """
+    stored = source.read_ledger()
+    if stored is None:
+        return
+    keys = {layer: target.attributes(layer, [])["row"].to_numpy(dtype=np.int64)
+            for layer in ("hazards", "releases")}
+    h_src = stored.hazards["row"].to_numpy(dtype=np.int64)
+    r_src = stored.releases["row"].to_numpy(dtype=np.int64)
+    if len(h_src) != len(keys["hazards"]) or len(r_src) != len(keys["releases"]):
+        return   # the source changed while it was copied: the copy builds its own
+
+    def moved(src: np.ndarray, dst: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return dst[np.searchsorted(src, rows)]
+    o = stored.overlaps
+    rows = LedgerRows(
+        hazard_row=keys["hazards"], hazard_area_m2=stored.hazards["area_m2"].to_numpy(float),
+        hazard_raw_area_m2=stored.hazards["raw_area_m2"].to_numpy(float),
+        release_row=keys["releases"], release_area_m2=stored.releases["area_m2"].to_numpy(float),
+        release_raw_area_m2=stored.releases["raw_area_m2"].to_numpy(float),
+        pair_hazard_row=moved(h_src, keys["hazards"], o["hazard_row"].to_numpy(np.int64)),
+        pair_release_row=moved(r_src, keys["releases"], o["release_row"].to_numpy(np.int64)),
+        pair_area_m2=o["area_m2"].to_numpy(float))
+    target.write_ledger(rows, stored.crs, target.version())

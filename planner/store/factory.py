@@ -11,7 +11,7 @@ from planner.errors import (
     StoreError,
 )
 from planner.programme import Programme
-from planner.store.base import Store
+from planner.store.base import Store, ledger_meta
 from planner.store.gpkg import (
     _GPKG_APPLICATION_ID,
     _GPKG_USER_VERSION,
@@ -63,6 +63,9 @@ def create_store(location: str | Path, programme: Programme) -> Store:
                     "crs": programme.pyproj_crs.to_string(), "settings": programme.settings}
         con.executemany("INSERT INTO programme (key, value) VALUES (?, ?)",
                         [(k, json.dumps(v)) for k, v in settings.items()])
+        # a new store's ledger is live from the start: every import keeps it up to date
+        con.execute("INSERT INTO programme (key, value) VALUES ('ledger', ?)",
+                    (ledger_meta(None),))
         con.execute("COMMIT")
     except BaseException:
         con.close()

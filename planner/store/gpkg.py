@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from planner.areas import equal_area_crs
 from planner.errors import (
     DuplicateImportError,
     InputError,
@@ -43,7 +45,18 @@ from planner.errors import (
 )
 from planner.layers import COLUMNS, ID_COLUMN, LayerName
 from planner.programme import Programme
-from planner.store.base import ImportRecord, _columns_of, attribute_frame, frame_from_rows, sql_rows
+from planner.store import gpkg_ledger
+from planner.store.base import (
+    ImportRecord,
+    LedgerChange,
+    LedgerRows,
+    LedgerUpdate,
+    StoredLedger,
+    _columns_of,
+    attribute_frame,
+    frame_from_rows,
+    sql_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +344,18 @@ def _schema_sql(crs: pyproj.CRS) -> tuple[list[str], list[tuple[str, tuple[Any, 
     for table in ("imports", "programme"):
         rows.append(("INSERT INTO gpkg_contents (table_name, data_type, identifier) "
                      "VALUES (?, 'attributes', ?)", (table, table)))
+    ddl.extend(gpkg_ledger.DDL)
     return ddl, rows, srs_id
+
+
+@dataclass(frozen=True)
+class _Precomputed:
+    """A ledger change computed on a snapshot, with what it assumed of the store."""
+
+    crs: pyproj.CRS | None  # the ledger's CRS then
+    first: int              # the fid the import's first feature was to get
+    tops: dict[str, int]    # the largest fid of each layer then
+    change: LedgerChange
 
 
 class GeoPackageStore:
@@ -579,7 +603,8 @@ class GeoPackageStore:
             return {r[0] for r in con.execute(f"SELECT {ID_COLUMN[layer]} FROM {layer}")}
 
     # -- writing -------------------------------------------------------------------------
-    def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord) -> int:
+    def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord,
+            update: LedgerUpdate | None = None) -> int:
         """Add one file's features and its import record in one short transaction.
 
         Every value (GeoPackage blobs, boxes, attribute rows) is prepared before the write
@@ -611,6 +636,9 @@ class GeoPackageStore:
         # the attribute rows are made with a placeholder import id, set in the transaction
         rows = sql_rows(columns, features, -1)
         id_at = names.index("import_id") if "import_id" in names else None
+        # the ledger update is computed before the write lock, and only redone inside it
+        # when an import that landed meanwhile touched the same land
+        pre = self._precompute(layer, features, geoms, update)
         try:
             with self._writing() as con:
                 cur = con.execute(
@@ -623,9 +651,11 @@ class GeoPackageStore:
                 import_id = int(cur.lastrowid or 0)
                 if id_at is not None:
                     rows = [(*r[:id_at], import_id, *r[id_at + 1:]) for r in rows]
-                self._insert_features(con, layer, names, blobs, boxes, rows)
+                first = self._insert_features(con, layer, names, blobs, boxes, rows)
                 if len(geoms):
                     self._extend_contents_bounds(con, layer, shapely.total_bounds(geoms))
+                self._update_ledger(con, layer, np.arange(first, first + len(geoms)), import_id,
+                                    update, pre)
         except sqlite3.IntegrityError as exc:
             if "imports.sha256" in str(exc):
                 raise DuplicateImportError(
@@ -645,18 +675,17 @@ class GeoPackageStore:
     @staticmethod
     def _insert_features(con: sqlite3.Connection, layer: str, names: Sequence[str],
                          blobs: Sequence[bytes], boxes: Sequence[Sequence[float]],
-                         rows: Sequence[Sequence[Any]]) -> None:
+                         rows: Sequence[Sequence[Any]]) -> int:
         """Rows and R-tree entries with a few statements, inside the caller's transaction.
 
         Feature ids are given explicitly, as ``AUTOINCREMENT`` would have given them (one
         past the largest ever used), so that the R-tree entries can be written alongside.
+        Returns the first fid given (the others follow it).
         """
         rtree, trigger = f"rtree_{layer}_geom", f"rtree_{layer}_geom_insert"
         schema = dict(con.execute(
             "SELECT name, sql FROM sqlite_master WHERE name IN (?, ?)", (rtree, trigger)))
-        (first,) = con.execute(
-            f"SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?), 0), "
-            f"coalesce((SELECT max(fid) FROM {layer}), 0)) + 1", (layer,)).fetchone()
+        first = GeoPackageStore._next_fid(con, layer)
         if trigger in schema:
             con.execute(f"DROP TRIGGER {trigger}")
         values = ", ".join(f"value ->> {i + 3}" for i in range(len(names)))
@@ -689,6 +718,107 @@ class GeoPackageStore:
                     "value ->> 2, value ->> 4 FROM json_each(?)", (json.dumps(entries),))
         if trigger in schema:
             con.execute(schema[trigger])
+        return int(first)
+
+    @staticmethod
+    def _next_fid(con: sqlite3.Connection, layer: str) -> int:
+        """The fid ``AUTOINCREMENT`` gives next: one past the largest ever used."""
+        (first,) = con.execute(
+            f"SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?), 0), "
+            f"coalesce((SELECT max(fid) FROM {layer}), 0)) + 1", (layer,)).fetchone()
+        return int(first)
+
+    def _precompute(self, layer: LayerName, features: gpd.GeoDataFrame, geoms: np.ndarray,
+                    update: LedgerUpdate | None) -> _Precomputed | None:
+        """The ledger change of an import, computed on a snapshot before the write lock.
+
+        Python-heavy work inside the write transaction would hold every other writer up
+        (and crawl when other threads want the GIL); here it runs beside them.
+        """
+        if update is None or not len(geoms):
+            return None
+        with self._connect() as con:
+            con.execute("BEGIN")
+            try:
+                live, crs = gpkg_ledger.state(con)
+                if not live:
+                    return None
+                if crs is None:   # the first features: agree on a CRS with concurrent imports
+                    con.execute("ROLLBACK")
+                    crs = self._claim_ledger_crs(equal_area_crs(gpd.GeoSeries(geoms,
+                                                                              crs=self._crs)))
+                    con.execute("BEGIN")
+                first = self._next_fid(con, layer)
+                tops = {t: int(con.execute(f"SELECT coalesce(max(fid), 0) FROM {t}").fetchone()[0])
+                        for t in COLUMNS}
+                pending = gpd.GeoDataFrame(features.drop(columns="geometry"), geometry=geoms,
+                                           crs=self._crs)
+                pending["import_id"] = -1
+                pending["row"] = np.arange(first, first + len(geoms), dtype=np.int64)
+                near = gpkg_ledger.Neighbourhood(con, self._crs, crs, _wkb_from_blob,
+                                                 pending=(layer, pending))
+                change = update(near, layer, pending["row"].to_numpy())
+                return _Precomputed(crs, first, tops, change)
+            finally:
+                con.execute("ROLLBACK")
+
+    def _claim_ledger_crs(self, crs: pyproj.CRS) -> pyproj.CRS | None:
+        """Set the ledger's CRS to ``crs`` unless one is set already: the CRS now stored."""
+        with self._writing() as con:
+            live, stored = gpkg_ledger.state(con)
+            if live and stored is None:
+                gpkg_ledger.set_state(con, crs)
+                return crs
+            return stored
+
+    def _update_ledger(self, con: sqlite3.Connection, layer: LayerName, fids: np.ndarray,
+                       import_id: int, update: LedgerUpdate | None,
+                       pre: _Precomputed | None = None) -> None:
+        """Keep a live ledger true to the features just written (see :meth:`Store.add`)."""
+        live, crs = gpkg_ledger.state(con)
+        if not live:
+            return
+        if update is None:
+            log.info("%s: features added without a ledger update; the stored ledger is "
+                     "dropped until `planner rebuild-ledger`", self.path.name)
+            gpkg_ledger.set_state(con, crs, live=False)
+            return
+        if not len(fids):
+            return
+        first = int(fids[0])
+        if pre is not None and pre.crs is not None and crs is not None and \
+                pre.crs.equals(crs) and not gpkg_ledger.landed_near(
+                    con, pre.tops, (layer, first, first + len(fids)), pre.change.boxes):
+            change = pre.change.shifted(layer, pre.first, first - pre.first)
+        else:
+            near = gpkg_ledger.Neighbourhood(con, self._crs, crs, _wkb_from_blob)
+            change = update(near, layer, fids)
+        gpkg_ledger.replace_rows(con, change.rows, import_id)
+        if crs is None:
+            gpkg_ledger.set_state(con, change.crs)
+
+    # -- the stored ledger ---------------------------------------------------------------
+    def ledger_state(self) -> tuple[bool, pyproj.CRS | None]:
+        with self._connect() as con:
+            return gpkg_ledger.state(con)
+
+    def read_ledger(self) -> StoredLedger | None:
+        with self._connect() as con:
+            con.execute("BEGIN")   # one snapshot for the three tables and the layers
+            try:
+                return gpkg_ledger.read(con, self.location)
+            finally:
+                con.execute("ROLLBACK")
+
+    def write_ledger(self, rows: LedgerRows, crs: pyproj.CRS, version: tuple[int, int]
+                     ) -> bool:
+        with self._writing() as con:
+            n, last = con.execute("SELECT count(*), coalesce(max(fid), 0) FROM imports"
+                                  ).fetchone()
+            if (int(n), int(last)) != tuple(version):
+                return False
+            gpkg_ledger.write_all(con, rows, crs)
+        return True
 
     # -- users of the web service --------------------------------------------------------
     _USERS_DDL = ("CREATE TABLE IF NOT EXISTS users (fid INTEGER PRIMARY KEY AUTOINCREMENT, "

@@ -28,8 +28,12 @@ from sqlalchemy.engine import Connection, Engine
 from planner.errors import DuplicateImportError, InputError, StoreError, StoreNotFoundError
 from planner.layers import COLUMNS, ID_COLUMN, LayerName
 from planner.programme import Programme
+from planner.store import postgis_ledger
 from planner.store.base import (
     ImportRecord,
+    LedgerRows,
+    LedgerUpdate,
+    StoredLedger,
     _columns_of,
     attribute_frame,
     frame_from_rows,
@@ -91,6 +95,8 @@ def create_postgis_store(url: str, programme: Programme) -> PostGISStore:
                     "crs": f"EPSG:{srid}", "settings": programme.settings}
             con.execute(sa.text("INSERT INTO programme (key, value) VALUES (:k, :v)"),
                         [{"k": k, "v": json.dumps(v)} for k, v in rows.items()])
+            # a new store's ledger is live from the start: every import keeps it up to date
+            postgis_ledger.set_state(con, None)
     except sa.exc.OperationalError as exc:
         raise StoreError(f"{_safe(url)}: cannot connect ({exc.orig}); check the URL and that "
                          "the server runs") from exc
@@ -197,7 +203,8 @@ class PostGISStore:
                                                       f"{layer}"))}
 
     # -- writing -------------------------------------------------------------------------
-    def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord) -> int:
+    def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord,
+            update: LedgerUpdate | None = None) -> int:
         columns = COLUMNS[layer]
         if features.crs is None or not pyproj.CRS(features.crs).equals(self._crs):
             raise StoreError(f"features must be in the store CRS {self._crs.to_string()} to "
@@ -210,6 +217,8 @@ class PostGISStore:
         names = [c.name for c in columns]
         try:
             with self.engine.begin() as con:
+                if update is not None:
+                    postgis_ledger.lock(con)
                 given = "import_id, " if record.import_id is not None else ""
                 import_id = int(con.execute(sa.text(
                     f"INSERT INTO imports ({given}{', '.join(_IMPORT_COLUMNS)}) VALUES "
@@ -233,6 +242,7 @@ class PostGISStore:
                     for ewkb, row in zip(ewkbs, sql_rows(columns, features, import_id),
                                          strict=True):
                         copy.write_row((ewkb, *row))
+                self._update_ledger(con, layer, import_id, update)
         except (sa.exc.IntegrityError, psycopg.errors.IntegrityError) as exc:
             # the COPY runs on the driver's cursor, whose errors SQLAlchemy does not wrap
             orig = getattr(exc, "orig", exc)
@@ -250,6 +260,50 @@ class PostGISStore:
                              "nothing was added.") from exc
         log.info("import %s: %d %s from %s", import_id, len(features), layer, record.file_name)
         return import_id
+
+    def _update_ledger(self, con: Connection, layer: LayerName, import_id: int,
+                       update: LedgerUpdate | None) -> None:
+        """Keep a live ledger true to the features just written (see :meth:`Store.add`)."""
+        live, crs = postgis_ledger.state(con)
+        if not live:
+            return
+        if update is None:
+            log.info("features added without a ledger update; the stored ledger is dropped "
+                     "until `planner rebuild-ledger`")
+            postgis_ledger.set_state(con, crs, live=False)
+            return
+        fids = np.array(con.execute(sa.text(f"SELECT fid FROM {layer} WHERE import_id = :i "
+                                            "ORDER BY fid"), {"i": import_id}).scalars().all(),
+                        dtype=np.int64)
+        near = postgis_ledger.Neighbourhood(con, self._crs, self._srid, crs, _plain)
+        change = update(near, layer, fids)
+        postgis_ledger.replace_rows(con, change.rows, import_id)
+        if crs is None:
+            postgis_ledger.set_state(con, change.crs)
+
+    # -- the stored ledger ---------------------------------------------------------------
+    def ledger_state(self) -> tuple[bool, pyproj.CRS | None]:
+        with self.engine.connect() as con:
+            return postgis_ledger.state(con)
+
+    def read_ledger(self) -> StoredLedger | None:
+        with self.engine.connect() as con:
+            # one snapshot for the three tables and the layers
+            con.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            return postgis_ledger.read(con, _safe(self.location), _plain)
+
+    def write_ledger(self, rows: LedgerRows, crs: pyproj.CRS, version: tuple[int, int]
+                     ) -> bool:
+        with self.engine.begin() as con:
+            _migrate(con, self._srid)   # a store made before the stored ledger gets its tables
+            postgis_ledger.lock(con)
+            con.execute(sa.text("LOCK TABLE imports IN SHARE MODE"))
+            n, last = con.execute(sa.text(
+                "SELECT count(*), coalesce(max(import_id), 0) FROM imports")).one()
+            if (int(n), int(last)) != tuple(version):
+                return False
+            postgis_ledger.write_all(con, rows, crs)
+        return True
 
     # -- users ---------------------------------------------------------------------------
     def add_user(self, name: str, role: str, token_sha256: str) -> None:
