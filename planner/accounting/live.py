@@ -291,6 +291,39 @@ def ledger_of(stored: StoredLedger, eif: Any) -> Ledger:
         pair_area_m2=o["area_m2"].to_numpy(dtype=float))
 
 
+def refreshed(store: Store, previous: StoredLedger | None) -> StoredLedger | None:
+    """The stored ledger now, reading only what changed since ``previous`` was read.
+
+    Rows of the features that imports since then recomputed replace theirs, and so do
+    those features' overlaps; after a cold build (another generation) everything is read.
+    None when the store has no live ledger.
+    """
+    if previous is None:
+        return store.read_ledger()
+    change = store.read_ledger(since=previous.last_change)
+    if change is None:
+        return None
+    if change.generation != previous.generation:
+        return store.read_ledger()
+    if not len(change.hazards) and not len(change.releases):
+        return previous
+    hazards = _merged(previous.hazards, change.hazards)
+    releases = _merged(previous.releases, change.releases)
+    o = previous.overlaps
+    gone = (o["hazard_row"].isin(change.hazards["row"])
+            | o["release_row"].isin(change.releases["row"]))
+    overlaps = pd.concat([o[~gone], change.overlaps], ignore_index=True)
+    return StoredLedger(crs=change.crs, hazards=hazards, releases=releases, overlaps=overlaps,
+                        generation=change.generation)
+
+
+def _merged(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    if not len(new):
+        return old
+    kept = old[~old["row"].isin(new["row"])]
+    return pd.concat([kept, new], ignore_index=True).sort_values("row", ignore_index=True)
+
+
 def stored_ledger(store: Store) -> Ledger | None:
     """The store's live ledger, read (no geometry); None when it has none.
 

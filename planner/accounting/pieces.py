@@ -264,5 +264,5 @@ def objects(frame: pd.DataFrame, name: str) -> np.ndarray:
     """A column as an object array with None for missing values (all None if absent)."""
     if name not in frame.columns:
         return np.full(len(frame), None, dtype=object)
-    return np.array([None if (v is None or (not isinstance(v, str) and pd.isna(v)))
-                     else v for v in frame[name]], dtype=object)
+    return np.asarray(frame[name].astype(object).where(frame[name].notna(), None)
+                      .to_numpy(dtype=object))

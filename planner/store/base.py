@@ -76,6 +76,16 @@ class StoredLedger:
     hazards: pd.DataFrame
     releases: pd.DataFrame
     overlaps: pd.DataFrame
+    #: changes with every cold build: rows read since one cannot patch rows read before it
+    generation: str = ""
+    #: None: the whole ledger; else only the rows changed by imports after this one
+    since: int | None = None
+
+    @property
+    def last_change(self) -> int:
+        """The latest import whose update these rows include (0: none)."""
+        return int(max(self.hazards["changed_by"].max() if len(self.hazards) else 0,
+                       self.releases["changed_by"].max() if len(self.releases) else 0))
 
 
 class Neighbourhood(Protocol):
@@ -198,8 +208,12 @@ class Store(Protocol):
         """Whether the stored ledger is live, and the CRS it measures in (None: not chosen)."""
         ...
 
-    def read_ledger(self) -> StoredLedger | None:
-        """The stored ledger with the features' attributes (no geometry); None if none."""
+    def read_ledger(self, since: int | None = None) -> StoredLedger | None:
+        """The stored ledger with the features' attributes (no geometry); None if none.
+
+        With ``since`` (an import id), only the rows imports after it changed: the features
+        they recomputed and every overlap of those features.
+        """
         ...
 
     def write_ledger(self, rows: LedgerRows, crs: pyproj.CRS, version: tuple[int, int]
@@ -332,7 +346,8 @@ def ledger_state_of(value: str | None) -> tuple[bool, pyproj.CRS | None]:
 
 
 def ledger_frames(hazards: pd.DataFrame, releases: pd.DataFrame, overlaps: pd.DataFrame,
-                  crs: pyproj.CRS, location: str) -> StoredLedger:
+                  crs: pyproj.CRS, location: str, generation: str = "",
+                  since: int | None = None) -> StoredLedger:
     """A :class:`StoredLedger` from frames as read by either back end (types made plain).
 
     Refuses a stored ledger that misses the rows of some feature: it would under-count.
@@ -350,4 +365,5 @@ def ledger_frames(hazards: pd.DataFrame, releases: pd.DataFrame, overlaps: pd.Da
     hazards["found_after_eif"] = hazards["found_after_eif"].astype(bool)
     overlaps = overlaps.astype({"hazard_row": np.int64, "release_row": np.int64,
                                 "area_m2": float})
-    return StoredLedger(crs=crs, hazards=hazards, releases=releases, overlaps=overlaps)
+    return StoredLedger(crs=crs, hazards=hazards, releases=releases, overlaps=overlaps,
+                        generation=generation, since=since)

@@ -802,11 +802,11 @@ class GeoPackageStore:
         with self._connect() as con:
             return gpkg_ledger.state(con)
 
-    def read_ledger(self) -> StoredLedger | None:
+    def read_ledger(self, since: int | None = None) -> StoredLedger | None:
         with self._connect() as con:
             con.execute("BEGIN")   # one snapshot for the three tables and the layers
             try:
-                return gpkg_ledger.read(con, self.location)
+                return gpkg_ledger.read(con, self.location, since)
             finally:
                 con.execute("ROLLBACK")
 

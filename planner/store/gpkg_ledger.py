@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +49,8 @@ DDL = (
     "CREATE UNIQUE INDEX IF NOT EXISTS ledger_overlaps_pair ON ledger_overlaps "
     "(hazard_fid, release_fid)",
     "CREATE INDEX IF NOT EXISTS ledger_overlaps_release ON ledger_overlaps (release_fid)",
+    *(f"CREATE INDEX IF NOT EXISTS {t}_changed ON {t} (changed_by)"
+      for t in PIECE_TABLE.values()),
     *(f"INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description) "
       f"VALUES ('{t}', 'attributes', '{t}', '{d}')" for t, d in (
           ("ledger_hazards", "planner ledger: area of each hazard piece [m2]"),
@@ -189,21 +192,37 @@ def write_all(con: sqlite3.Connection, rows: LedgerRows, crs: pyproj.CRS) -> Non
         con.execute(f"DELETE FROM {table}")
     insert_rows(con, rows, 0)
     set_state(con, crs)
+    con.execute("INSERT INTO programme (key, value) VALUES ('ledger_generation', ?) ON "
+                "CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (json.dumps(uuid.uuid4().hex),))
 
 
-def read(con: sqlite3.Connection, location: str) -> StoredLedger | None:
-    """The stored ledger with the features' attributes, or None when it is not live."""
+def read(con: sqlite3.Connection, location: str, since: int | None = None
+         ) -> StoredLedger | None:
+    """The stored ledger with the features' attributes, or None when it is not live.
+
+    With ``since``, only the rows changed by later imports (see ``Store.read_ledger``).
+    """
     live, crs = state(con)
     if not live:
         return None
     if crs is None:   # live but nothing measured yet
         crs = pyproj.CRS.from_epsg(6933)
+    join, changed = ("LEFT JOIN", "") if since is None else ("JOIN", " WHERE l.changed_by > ?")
+    args = () if since is None else (since,)
     frames = {}
     for layer, cols in (("hazards", "hazard_id, status, recorded_on, found_after_eif, region"),
                         ("releases", "release_id, method, released_on")):
         frames[layer] = pd.read_sql_query(
             f"SELECT t.fid AS row, {cols}, l.area_m2, l.raw_area_m2, l.changed_by FROM {layer} "
-            f"t LEFT JOIN {PIECE_TABLE[layer]} l ON l.fid = t.fid ORDER BY t.fid", con)
+            f"t {join} {PIECE_TABLE[layer]} l ON l.fid = t.fid{changed} ORDER BY t.fid", con,
+            params=args)
+    pairs = "" if since is None else (
+        " WHERE hazard_fid IN (SELECT fid FROM ledger_hazards WHERE changed_by > ?) OR "
+        "release_fid IN (SELECT fid FROM ledger_releases WHERE changed_by > ?)")
     overlaps = pd.read_sql_query("SELECT hazard_fid AS hazard_row, release_fid AS release_row,"
-                                 " area_m2 FROM ledger_overlaps", con)
-    return ledger_frames(frames["hazards"], frames["releases"], overlaps, crs, location)
+                                 f" area_m2 FROM ledger_overlaps{pairs}", con,
+                                 params=args * 2)
+    row = con.execute("SELECT value FROM programme WHERE key = 'ledger_generation'").fetchone()
+    return ledger_frames(frames["hazards"], frames["releases"], overlaps, crs, location,
+                         "" if row is None else str(row[0]), since)

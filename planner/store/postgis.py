@@ -286,11 +286,11 @@ class PostGISStore:
         with self.engine.connect() as con:
             return postgis_ledger.state(con)
 
-    def read_ledger(self) -> StoredLedger | None:
+    def read_ledger(self, since: int | None = None) -> StoredLedger | None:
         with self.engine.connect() as con:
             # one snapshot for the three tables and the layers
             con.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-            return postgis_ledger.read(con, _safe(self.location), _plain)
+            return postgis_ledger.read(con, _safe(self.location), _plain, since)
 
     def write_ledger(self, rows: LedgerRows, crs: pyproj.CRS, version: tuple[int, int]
                      ) -> bool:

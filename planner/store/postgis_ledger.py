@@ -8,6 +8,8 @@ neighbourhoods without seeing each other's features.
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any
 
 import geopandas as gpd
@@ -125,24 +127,40 @@ def write_all(con: Connection, rows: LedgerRows, crs: pyproj.CRS) -> None:
     con.execute(sa.text("TRUNCATE ledger_overlaps, ledger_hazards, ledger_releases"))
     insert_rows(con, rows, 0)
     set_state(con, crs)
+    con.execute(sa.text("INSERT INTO programme (key, value) VALUES ('ledger_generation', :v) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+                {"v": json.dumps(uuid.uuid4().hex)})
 
 
-def read(con: Connection, location: str, plain: Any) -> StoredLedger | None:
-    """The stored ledger with the features' attributes, or None when it is not live."""
+def read(con: Connection, location: str, plain: Any, since: int | None = None
+         ) -> StoredLedger | None:
+    """The stored ledger with the features' attributes, or None when it is not live.
+
+    With ``since``, only the rows changed by later imports (see ``Store.read_ledger``).
+    """
     live, crs = state(con)
     if not live:
         return None
     if crs is None:
         crs = pyproj.CRS.from_epsg(6933)
+    join, changed = ("LEFT JOIN", "") if since is None else ("JOIN",
+                                                             " WHERE l.changed_by > :since")
     frames = {}
     for layer, cols in (("hazards", "hazard_id, status, recorded_on, found_after_eif, region"),
                         ("releases", "release_id, method, released_on")):
         frames[layer] = pd.read_sql_query(sa.text(
             f"SELECT t.fid AS row, {cols}, l.area_m2, l.raw_area_m2, l.changed_by FROM {layer} "
-            f"t LEFT JOIN {PIECE_TABLE[layer]} l ON l.fid = t.fid ORDER BY t.fid"), con)
+            f"t {join} {PIECE_TABLE[layer]} l ON l.fid = t.fid{changed} ORDER BY t.fid"), con,
+            params={"since": since})
+    pairs = "" if since is None else (
+        " WHERE hazard_fid IN (SELECT fid FROM ledger_hazards WHERE changed_by > :since) OR "
+        "release_fid IN (SELECT fid FROM ledger_releases WHERE changed_by > :since)")
     overlaps = pd.read_sql_query(sa.text(
-        "SELECT hazard_fid AS hazard_row, release_fid AS release_row, area_m2 FROM "
-        "ledger_overlaps"), con)
+        f"SELECT hazard_fid AS hazard_row, release_fid AS release_row, area_m2 FROM "
+        f"ledger_overlaps{pairs}"), con, params={"since": since})
     for frame, date in ((frames["hazards"], "recorded_on"), (frames["releases"], "released_on")):
         frame[date] = frame[date].map(plain)
-    return ledger_frames(frames["hazards"], frames["releases"], overlaps, crs, location)
+    generation = con.execute(sa.text("SELECT value FROM programme WHERE key = "
+                                     "'ledger_generation'")).scalar()
+    return ledger_frames(frames["hazards"], frames["releases"], overlaps, crs, location,
+                         str(generation or ""), since)

@@ -18,11 +18,13 @@ import pandas as pd
 from fastapi import Depends, Request
 
 from planner.accounting import Ledger, ledger_with
+from planner.accounting.live import ledger_of, refreshed
 from planner.areas import WGS84
 from planner.errors import InputError
 from planner.ingest import parse_date
 from planner.layers import LayerName
 from planner.store import Store, open_store
+from planner.store.base import StoredLedger
 from planner.treaty.extension import ExtensionDraft
 from planner.web.settings import Settings
 from planner.web.uploads import UploadWorkers, remove_stale_folders, upload_root
@@ -58,6 +60,10 @@ class ServiceState:
                                  "store, but the store is a GeoPackage; use a postgresql:// "
                                  "store or PLANNER_ENGINE=single or dask")
         self.lock = threading.Lock()
+        self._ledger_lock = threading.Lock()
+        self._ledger: tuple[tuple[int, int], StoredLedger | None, Ledger] | None = None
+        #: how many times the ledger was read or patched (a test counts them)
+        self.ledger_updates = 0
         self.cache: dict[str, tuple[tuple[int, int], Any]] = {}
         self.upload_root = upload_root(settings.upload_dir)
         remove_stale_folders(self.upload_root)     # left by a server that was killed
@@ -90,9 +96,26 @@ class ServiceState:
         return value
 
     def ledger(self) -> Ledger:
-        """The store's ledger, built once per store version with the configured engine."""
-        return self.cached("ledger", lambda: ledger_with(
-            self.store, self.settings.engine, workers=self.settings.workers))
+        """The store's ledger, current with the store's version.
+
+        With the ``single`` engine it is read from the store's stored rows, and after an
+        import only the rows it changed are read and patched in. One request at a time
+        does that: a second request arriving meanwhile waits for it and uses its result.
+        Other engines build it once per store version.
+        """
+        if self.settings.engine != "single":
+            return self.cached("ledger", lambda: ledger_with(
+                self.store, self.settings.engine, workers=self.settings.workers))
+        with self._ledger_lock:
+            version = self.store.version()
+            if self._ledger is not None and self._ledger[0] == version:
+                return self._ledger[2]
+            stored = refreshed(self.store, self._ledger[1] if self._ledger else None)
+            led = (ledger_of(stored, self.store.programme().eif) if stored is not None
+                   else ledger_with(self.store))
+            self._ledger = (version, stored, led)
+            self.ledger_updates += 1
+            return led
 
     def layer_wgs84(self, layer: LayerName) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Per feature: its date, its bounds (WGS 84) and its GeoJSON text, cached."""

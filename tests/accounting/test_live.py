@@ -228,3 +228,29 @@ def test_a_rebuild_that_raced_an_import_starts_again(
     assert len(calls) == 2
     h, _, _ = rows_of(store)
     assert len(h) == 5
+
+
+def test_reading_only_the_changes_gives_the_whole_ledger(make_store: Callable[..., Store]
+                                                         ) -> None:
+    from planner.accounting.live import ledger_of, refreshed
+
+    store = make_store()
+    _scenario(store)
+    first = refreshed(store, None)
+    assert first is not None and first.since is None
+    _apply(store, [("releases", [((2, 2, 2, 2), D(2016, 6, 1), "cleared")])])
+    patched = refreshed(store, first)
+    whole = store.read_ledger()
+    assert patched is not None and whole is not None
+    for a, b in ((patched.hazards, whole.hazards), (patched.releases, whole.releases)):
+        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+    key = ["hazard_row", "release_row"]
+    pd.testing.assert_frame_equal(patched.overlaps.sort_values(key, ignore_index=True),
+                                  whole.overlaps.sort_values(key, ignore_index=True))
+    assert refreshed(store, patched) is patched          # nothing new: nothing read again
+    rebuild_ledger(store, processes=1)                     # another generation: read whole
+    again = refreshed(store, patched)
+    assert again is not None and again.generation != patched.generation
+    at = D(2017, 1, 1)
+    assert abs(ledger_of(again, EIF).status(at).remaining_m2
+               - ledger_of(patched, EIF).status(at).remaining_m2) <= 1e-6

@@ -554,3 +554,34 @@ def test_the_page_icon_is_served(client: TestClient) -> None:
     r = client.get("/favicon.ico")
     assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
     assert r.text.startswith("<svg") and "<script" not in r.text
+
+
+def test_status_after_an_upload_patches_the_ledger_once_for_two_requests(
+        demo_store: Store, tmp_path: Path) -> None:
+    """An upload's rows are patched into the service's ledger by one request; a second
+    request arriving at the same time waits for it; the figures are those of a full read."""
+    path = tmp_path / "patch.gpkg"
+    shutil.copy(demo_store.location, path)  # type: ignore[attr-defined]
+    token = add_user(open_store(path), "ed", "editor")
+    app = create_app(Settings(store=str(path)))
+    with TestClient(app) as c:
+        state = app.state.planner
+        before = c.get("/api/status?at=2024-12-31").json()
+        assert state.ledger_updates == 1
+        r = c.post("/api/hazards", headers={"Authorization": f"Bearer {token}"},
+                   files={"file": ("late.geojson", geojson_bytes(["LATE-1", "LATE-2"],
+                                                                 x0=103.5, y0=19.8))})
+        assert r.status_code == 201, r.text
+        with ThreadPoolExecutor(2) as pool:
+            after = list(pool.map(lambda _: c.get("/api/status?at=2024-12-31").json(),
+                                  range(2)))
+        assert state.ledger_updates == 2      # one patch for both requests
+        assert after[0] == after[1]
+        assert after[0]["hazard_count"] == before["hazard_count"] + 2
+        from planner.accounting.live import stored_ledger
+
+        full = stored_ledger(open_store(path))
+        assert full is not None
+        gap = abs(full.status(dt.date(2024, 12, 31)).remaining_m2 - after[0]["remaining_m2"])
+        assert gap <= 1e-6
+        assert after[0]["remaining_m2"] > before["remaining_m2"]

@@ -29,6 +29,8 @@ def upgrade() -> None:
         sa.Column("release_fid", sa.Integer, sa.ForeignKey("releases.fid"), primary_key=True),
         sa.Column("area_m2", sa.Float, nullable=False))
     op.create_index("ledger_overlaps_release", "ledger_overlaps", ["release_fid"])
+    for table in ("ledger_hazards", "ledger_releases"):
+        op.create_index(f"{table}_changed", table, ["changed_by"])
 
 
 def downgrade() -> None:
