@@ -115,7 +115,25 @@ def status(store: StoreOpt,
     if s.verified is False:
         err.print(f"error: the ledger's remaining area differs from the global union by "
                   f"{s.check_gap_m2:,.1f} m²; do not use these figures", markup=False)
+        _print_differing(st, ledger, when)
         raise typer.Exit(1)
+
+
+def _print_differing(st: Any, ledger: Any, when: dt.date) -> None:
+    """Which hazards the ledger gets wrong, component by component, and how to mend it."""
+    from planner.accounting.direct import differing_hazards
+
+    with _errors():
+        wrong = differing_hazards(st.read("hazards"), st.read("releases"),
+                                  ledger.remaining_by_hazard(when), when, ledger.crs)
+    for row in wrong.head(20).itertuples():
+        err.print(f"  hazards {row.hazard_ids}: ledger {row.ledger_m2:,.1f} m², unions "
+                  f"{row.unions_m2:,.1f} m² (gap {row.gap_m2:,.1f} m²)", markup=False)
+    if len(wrong) > 20:
+        err.print(f"  … and {len(wrong) - 20} more groups of overlapping hazards", markup=False)
+    err.print(f"Rebuild the stored ledger with `planner rebuild-ledger --store {st.location}` "
+              "and check again; if it still differs, please report it with the store.",
+              markup=False)
 
 
 def _print_status(programme: Programme, s: Status, table: Any) -> None:

@@ -224,3 +224,24 @@ def test_the_independent_check_can_fail_and_the_command_exits_non_zero(
                      "--out", str(tmp_path / "r.md"), "--draws", "200")
     assert code == 1 and "do not file" in text
     assert "NOT within 1 m²" in (tmp_path / "r.md").read_text()
+
+
+def test_a_doctored_stored_ledger_is_caught_and_its_hazards_named(tmp_path: Path) -> None:
+    """One stored piece 500 m² too large: --verify fails, names the hazards whose group
+    differs, and says how to mend it; rebuild-ledger mends it."""
+    import sqlite3
+
+    store = str(tmp_path / "demo.gpkg")
+    assert run("demo", "--store", store)[0] == 0
+    with sqlite3.connect(store) as con:
+        fid, hazard_id = con.execute("SELECT fid, hazard_id FROM hazards ORDER BY fid LIMIT 1"
+                                     ).fetchone()
+        con.execute("UPDATE ledger_hazards SET area_m2 = area_m2 + 500 WHERE fid = ?", (fid,))
+    con.close()
+    code, text = run("status", "--store", store, "--at", "2024-12-31", "--verify")
+    assert code == 1 and "DOES NOT AGREE" in text
+    assert hazard_id in text and "gap -500.0 m²" in text and "rebuild-ledger" in text
+    code, text = run("rebuild-ledger", "--store", store)
+    assert code == 0 and "ledger stored: 200 hazard pieces" in text
+    code, text = run("status", "--store", store, "--at", "2024-12-31", "--verify")
+    assert code == 0 and "global union agrees" in text
