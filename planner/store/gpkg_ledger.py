@@ -156,8 +156,9 @@ def replace_rows(con: sqlite3.Connection, rows: LedgerRows, changed_by: int) -> 
 def insert_rows(con: sqlite3.Connection, rows: LedgerRows, changed_by: int) -> None:
     """Insert ``rows`` (none of which may be stored yet).
 
-    Set-based, from JSON arrays, so that the write transaction never calls back into Python
-    per row (each call would wait for the GIL while other threads of a server run).
+    Set-based, from one JSON array of rows per statement, so that the write transaction never
+    calls back into Python per row (each call would wait for the GIL while other threads of
+    a server run).
     """
     for table, fid, area, raw in (
             ("ledger_hazards", rows.hazard_row, rows.hazard_area_m2, rows.hazard_raw_area_m2),
@@ -166,22 +167,19 @@ def insert_rows(con: sqlite3.Connection, rows: LedgerRows, changed_by: int) -> N
         for lo in range(0, len(fid), _WRITE_BATCH):
             part = slice(lo, lo + _WRITE_BATCH)
             con.execute(f"INSERT INTO {table} (fid, area_m2, raw_area_m2, changed_by) SELECT "
-                        "f.value, a.value, r.value, ? FROM json_each(?) f JOIN json_each(?) a "
-                        "ON a.key = f.key JOIN json_each(?) r ON r.key = f.key",
-                        (int(changed_by), _json(fid[part]), _json(area[part]),
-                         _json(raw[part])))
+                        "value ->> 0, value ->> 1, value ->> 2, ? FROM json_each(?)",
+                        (int(changed_by), _json(fid[part], area[part], raw[part])))
+    pairs = (rows.pair_hazard_row, rows.pair_release_row, rows.pair_area_m2)
     for lo in range(0, len(rows.pair_area_m2), _WRITE_BATCH):
         part = slice(lo, lo + _WRITE_BATCH)
         con.execute("INSERT INTO ledger_overlaps (hazard_fid, release_fid, area_m2) SELECT "
-                    "h.value, r.value, a.value FROM json_each(?) h JOIN json_each(?) r ON "
-                    "r.key = h.key JOIN json_each(?) a ON a.key = h.key",
-                    (_json(rows.pair_hazard_row[part]), _json(rows.pair_release_row[part]),
-                     _json(rows.pair_area_m2[part])))
+                    "value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)",
+                    (_json(*(c[part] for c in pairs)),))
 
 
-def _json(values: np.ndarray) -> str:
-    """A numeric array as a JSON array (floats to 17 significant digits: exact)."""
-    return json.dumps(values.tolist())
+def _json(key: np.ndarray, *values: np.ndarray) -> str:
+    """Rows ``[key, value, …]`` as one JSON array (floats in shortest repr: exact)."""
+    return json.dumps(list(zip(key.tolist(), *(v.tolist() for v in values), strict=True)))
 
 
 def write_all(con: sqlite3.Connection, rows: LedgerRows, crs: pyproj.CRS) -> None:
