@@ -185,21 +185,25 @@ def _concat(parts: list[LedgerRows]) -> LedgerRows:
 
 
 def build_rows(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame, *,
-               processes: int | None = None, progress: Progress | None = None) -> LedgerRows:
+               processes: int | None = None, client: Any | None = None,
+               progress: Progress | None = None) -> LedgerRows:
     """The rows of a whole ledger, components measured in batches over ``processes``.
 
     ``hazards`` and ``releases`` are in the ledger's equal-area CRS, with ``row``. With one
     process (or a small programme) everything is measured here; otherwise batches of whole
     components of similar size go to a process pool, one batch per core at a time, so peak
-    memory in a worker is that of one batch.
+    memory in a worker is that of one batch. With a dask ``client``, the batches go to its
+    cluster instead (four per worker).
     """
     tell = progress or (lambda step, frac: None)
+    if client is not None:
+        processes = max(1, len(client.scheduler_info().get("workers", {})))
     processes = processes or os.cpu_count() or 1
     hz = np.asarray(hazards.geometry.values)
     rl = np.asarray(releases.geometry.values)
     tell("finding overlapping features", 0.02)
     h_label, r_label = components(hz, rl)
-    if processes < 2 or len(hz) + len(rl) < _POOL_MIN_FEATURES:
+    if (processes < 2 and client is None) or len(hz) + len(rl) < _POOL_MIN_FEATURES:
         return measure_rows(hazards, releases, (h_label, r_label), tell)
     batches = _batches(h_label, r_label, shapely.get_num_coordinates(hz).astype(float),
                        shapely.get_num_coordinates(rl).astype(float), 4 * processes)
@@ -209,6 +213,15 @@ def build_rows(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame, *,
              r_cols.iloc[ri].reset_index(drop=True), (h_label[hi], r_label[ri]), hazards.crs)
             for hi, ri in batches)
     parts = []
+    if client is not None:
+        from distributed import as_completed
+
+        futures = [client.submit(_measure_batch, job, pure=False) for job in jobs]
+        for i, future in enumerate(as_completed(futures)):
+            parts.append(future.result())
+            tell(f"measured {i + 1} of {len(batches)} batches of overlapping features",
+                 0.1 + 0.85 * (i + 1) / len(batches))
+        return _concat(parts)
     with ProcessPoolExecutor(processes) as pool:
         for i, part in enumerate(pool.map(_measure_batch, jobs)):
             parts.append(part)
@@ -217,9 +230,12 @@ def build_rows(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame, *,
     return _concat(parts)
 
 
-def rebuild_ledger(store: Store, *, processes: int | None = None,
+def rebuild_ledger(store: Store, *, processes: int | None = None, client: Any | None = None,
                    progress: Progress | None = None) -> LedgerRows:
     """Build a store's whole ledger from its features and store it, live from then on.
+
+    Batches of whole components are measured on ``processes`` local processes (default one
+    per core) or, given a dask ``client``, on its cluster (see :func:`build_rows`).
 
     The CRS is the stored ledger's if it has one (so figures do not move), else one centred
     on the hazards. If an import lands while the ledger is built, the build starts again
@@ -245,7 +261,8 @@ def rebuild_ledger(store: Store, *, processes: int | None = None,
                                  else hazards.iloc[:0])
         hazards = _with_rows(hazards.to_crs(crs), store, "hazards")
         releases = _with_rows(store.read("releases", crs=crs), store, "releases")
-        rows = build_rows(hazards, releases, processes=processes, progress=tell)
+        rows = build_rows(hazards, releases, processes=processes, client=client,
+                          progress=tell)
         tell("writing the ledger", 0.97)
         if store.write_ledger(rows, crs, version):
             tell("done", 1.0)

@@ -367,3 +367,27 @@ def ledger_frames(hazards: pd.DataFrame, releases: pd.DataFrame, overlaps: pd.Da
                                 "area_m2": float})
     return StoredLedger(crs=crs, hazards=hazards, releases=releases, overlaps=overlaps,
                         generation=generation, since=since)
+
+
+#: the table of each layer's rows in the stored ledger
+PIECE_TABLE = {"hazards": "ledger_hazards", "releases": "ledger_releases"}
+
+
+def ledger_queries(since: str | None) -> tuple[dict[str, str], str]:
+    """The SQL that reads the stored ledger: one query per layer, and the overlaps' query.
+
+    ``since`` is the back end's placeholder for an import id (``?``, ``:since``): only the
+    rows that later imports changed are read. Both back ends run the same SQL.
+    """
+    columns = {"hazards": "hazard_id, status, recorded_on, found_after_eif, region",
+               "releases": "release_id, method, released_on"}
+    join, changed = ("LEFT JOIN", "") if since is None else ("JOIN",
+                                                             f" WHERE l.changed_by > {since}")
+    layers = {layer: f"SELECT t.fid AS row, {cols}, l.area_m2, l.raw_area_m2, l.changed_by "
+                     f"FROM {layer} t {join} {PIECE_TABLE[layer]} l ON l.fid = t.fid{changed} "
+                     "ORDER BY t.fid" for layer, cols in columns.items()}
+    pairs = "" if since is None else (
+        f" WHERE hazard_fid IN (SELECT fid FROM ledger_hazards WHERE changed_by > {since}) OR "
+        f"release_fid IN (SELECT fid FROM ledger_releases WHERE changed_by > {since})")
+    return layers, ("SELECT hazard_fid AS hazard_row, release_fid AS release_row, area_m2 "
+                    f"FROM ledger_overlaps{pairs}")

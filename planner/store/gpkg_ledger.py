@@ -25,11 +25,13 @@ import shapely
 
 from planner.layers import COLUMNS, LayerName
 from planner.store.base import (
+    PIECE_TABLE,
     LedgerRows,
     StoredLedger,
     frame_from_rows,
     ledger_frames,
     ledger_meta,
+    ledger_queries,
     ledger_state_of,
 )
 
@@ -38,8 +40,6 @@ _READ_CHUNK = 20_000
 #: rows written by one statement
 _WRITE_BATCH = 50_000
 
-#: the table of each layer's rows
-PIECE_TABLE = {"hazards": "ledger_hazards", "releases": "ledger_releases"}
 
 DDL = (
     *(f"CREATE TABLE IF NOT EXISTS {t} (fid INTEGER PRIMARY KEY, area_m2 DOUBLE NOT NULL, "
@@ -206,21 +206,10 @@ def read(con: sqlite3.Connection, location: str, since: int | None = None
         return None
     if crs is None:   # live but nothing measured yet
         crs = pyproj.CRS.from_epsg(6933)
-    join, changed = ("LEFT JOIN", "") if since is None else ("JOIN", " WHERE l.changed_by > ?")
+    layers, pairs = ledger_queries(None if since is None else "?")
     args = () if since is None else (since,)
-    frames = {}
-    for layer, cols in (("hazards", "hazard_id, status, recorded_on, found_after_eif, region"),
-                        ("releases", "release_id, method, released_on")):
-        frames[layer] = pd.read_sql_query(
-            f"SELECT t.fid AS row, {cols}, l.area_m2, l.raw_area_m2, l.changed_by FROM {layer} "
-            f"t {join} {PIECE_TABLE[layer]} l ON l.fid = t.fid{changed} ORDER BY t.fid", con,
-            params=args)
-    pairs = "" if since is None else (
-        " WHERE hazard_fid IN (SELECT fid FROM ledger_hazards WHERE changed_by > ?) OR "
-        "release_fid IN (SELECT fid FROM ledger_releases WHERE changed_by > ?)")
-    overlaps = pd.read_sql_query("SELECT hazard_fid AS hazard_row, release_fid AS release_row,"
-                                 f" area_m2 FROM ledger_overlaps{pairs}", con,
-                                 params=args * 2)
+    frames = {layer: pd.read_sql_query(sql, con, params=args) for layer, sql in layers.items()}
+    overlaps = pd.read_sql_query(pairs, con, params=args * 2)
     row = con.execute("SELECT value FROM programme WHERE key = 'ledger_generation'").fetchone()
     return ledger_frames(frames["hazards"], frames["releases"], overlaps, crs, location,
                          "" if row is None else str(row[0]), since)

@@ -21,11 +21,13 @@ from sqlalchemy.engine import Connection
 
 from planner.layers import COLUMNS, LayerName
 from planner.store.base import (
+    PIECE_TABLE,
     LedgerRows,
     StoredLedger,
     frame_from_rows,
     ledger_frames,
     ledger_meta,
+    ledger_queries,
     ledger_state_of,
 )
 
@@ -34,7 +36,6 @@ _READ_CHUNK = 20_000
 #: the key of the advisory lock that serialises ledger updates ("ledger" in ASCII)
 LOCK_KEY = 0x6C6564676572
 
-PIECE_TABLE = {"hazards": "ledger_hazards", "releases": "ledger_releases"}
 
 
 def state(con: Connection) -> tuple[bool, pyproj.CRS | None]:
@@ -143,21 +144,10 @@ def read(con: Connection, location: str, plain: Any, since: int | None = None
         return None
     if crs is None:
         crs = pyproj.CRS.from_epsg(6933)
-    join, changed = ("LEFT JOIN", "") if since is None else ("JOIN",
-                                                             " WHERE l.changed_by > :since")
-    frames = {}
-    for layer, cols in (("hazards", "hazard_id, status, recorded_on, found_after_eif, region"),
-                        ("releases", "release_id, method, released_on")):
-        frames[layer] = pd.read_sql_query(sa.text(
-            f"SELECT t.fid AS row, {cols}, l.area_m2, l.raw_area_m2, l.changed_by FROM {layer} "
-            f"t {join} {PIECE_TABLE[layer]} l ON l.fid = t.fid{changed} ORDER BY t.fid"), con,
-            params={"since": since})
-    pairs = "" if since is None else (
-        " WHERE hazard_fid IN (SELECT fid FROM ledger_hazards WHERE changed_by > :since) OR "
-        "release_fid IN (SELECT fid FROM ledger_releases WHERE changed_by > :since)")
-    overlaps = pd.read_sql_query(sa.text(
-        f"SELECT hazard_fid AS hazard_row, release_fid AS release_row, area_m2 FROM "
-        f"ledger_overlaps{pairs}"), con, params={"since": since})
+    layers, pairs = ledger_queries(None if since is None else ":since")
+    frames = {layer: pd.read_sql_query(sa.text(sql), con, params={"since": since})
+              for layer, sql in layers.items()}
+    overlaps = pd.read_sql_query(sa.text(pairs), con, params={"since": since})
     for frame, date in ((frames["hazards"], "recorded_on"), (frames["releases"], "released_on")):
         frame[date] = frame[date].map(plain)
     generation = con.execute(sa.text("SELECT value FROM programme WHERE key = "

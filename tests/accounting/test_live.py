@@ -103,7 +103,7 @@ def test_any_sequence_of_imports_gives_the_cold_build(
     assert_same_rows(store)
 
 
-def test_the_process_pool_gives_the_rows_of_one_process(
+def test_a_process_pool_and_a_dask_cluster_give_the_rows_of_one_process(
         make_store: Callable[..., Store], monkeypatch: pytest.MonkeyPatch) -> None:
     store = make_store()
     hz = [sq(60 * (i % 7), 60 * (i // 7), 100) for i in range(35)]
@@ -115,9 +115,15 @@ def test_the_process_pool_gives_the_rows_of_one_process(
     monkeypatch.setattr(live_module, "_POOL_MIN_FEATURES", 0)
     rebuild_ledger(store, processes=2)
     two = rows_of(store)
-    for x, y in zip(one, two, strict=True):
-        assert list(x.index) == list(y.index)
+    from planner.accounting.tiles import local_client
+
+    with local_client(2) as client:
+        rebuild_ledger(store, client=client)
+    on_dask = rows_of(store)
+    for x, y, z in zip(one, two, on_dask, strict=True):
+        assert list(x.index) == list(y.index) == list(z.index)
         assert np.abs(x.to_numpy() - y.to_numpy()).max(initial=0.0) <= 1e-6
+        assert np.abs(x.to_numpy() - z.to_numpy()).max(initial=0.0) <= 1e-6
 
 
 # -- both stores, concurrency, stores without a ledger -------------------------------------------
