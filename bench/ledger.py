@@ -136,11 +136,15 @@ def run_size(n: int, data: Path, runs: int) -> dict[str, float]:
         folder = Path(tmp)
         store = folder / "bench.gpkg"
         shutil.copy(source, store)
-        fig: dict[str, float] = {"floor": min(floor_s(store) for _ in range(2))}
-        print(f"# {n:,}: floor {fig['floor']:.1f} s", flush=True)
-        fig["cold build"], out = cli("rebuild-ledger", "--store", str(store), "--json")
-        fig["cold build peak MiB"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"# {n:,}: cold build {fig['cold build']:.1f} s {out.strip()}", flush=True)
+        # the cold build first: RUSAGE_CHILDREN's peak is then that of its processes alone
+        # (the largest of them), not of a floor run; one size per invocation for the same
+        # reason (see main)
+        cold, _ = cli("rebuild-ledger", "--store", str(store), "--json")
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        fig: dict[str, float] = {"floor": min(floor_s(store) for _ in range(2)),
+                                 "cold build": cold, "cold build peak MiB": peak}
+        print(f"# {n:,}: floor {fig['floor']:.1f} s, cold build {cold:.1f} s", file=sys.stderr,
+              flush=True)
         fig["status"] = best(runs, "status", "--store", str(store), "--at", AT, "--json")
         fig["series (15 years)"] = best(runs, "series", "--store", str(store), "--start",
                                         "2016-01-01", "--end", "2030-12-31", "--json")
@@ -158,10 +162,21 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "planner-bench")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_size(args.one, args.data, args.runs)))
+        return
     args.data.mkdir(parents=True, exist_ok=True)
     print(f"# {os.cpu_count()} cores; load average at start {os.getloadavg()}")
-    results = {n: run_size(n, args.data, args.runs) for n in args.sizes}
+    results = {}
+    for n in args.sizes:
+        # each size in its own process, so that a cold build's peak memory is its own
+        done = subprocess.run([sys.executable, __file__, "--one", str(n), "--data",
+                               str(args.data), "--runs", str(args.runs)],
+                              capture_output=True, text=True, check=True)
+        sys.stderr.write(done.stderr)
+        results[n] = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"# load average at the end {os.getloadavg()}")
     print(f"{'figure':34} " + " ".join(f"{n:>22,}" for n in results))
     for key in next(iter(results.values())):

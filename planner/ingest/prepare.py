@@ -82,8 +82,9 @@ def prepare(raw: gpd.GeoDataFrame, kind: LayerName, programme: Programme, *, sou
                                 argument))
     _required_columns(df, kind, options, values, problems)
     ctx = RowContext(options, programme, options.today or dt.date.today(), facts.first_record_on)
+    asked = [str(i) for i in id_values if i is not None]
     out = _attribute_rows(kind, values, id_values, labels, ctx,
-                          (existing_ids or set()) | facts.ids, problems)
+                          (existing_ids or set()) | facts.taken(asked), problems)
     geoms, ok = _check_geometries(df.geometry.set_crs(crs, allow_override=True), crs, labels,
                                   options, problems)
     _duplicate_geometries(geoms, ok, labels, problems)

@@ -193,6 +193,16 @@ class Store(Protocol):
         """Ids already used in a layer."""
         ...
 
+    def ids_in(self, layer: LayerName, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` a layer uses already (one query, whatever the layer's size)."""
+        ...
+
+    def summary(self, layer: LayerName
+                ) -> tuple[dt.date | None, tuple[float, float, float, float] | None]:
+        """The layer's earliest date and its bounds (store CRS), from indexes: no feature read.
+        """
+        ...
+
     def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord,
             update: LedgerUpdate | None = None) -> int:
         """Add the features of one file and its import record, all or nothing.
@@ -356,8 +366,12 @@ def ledger_frames(hazards: pd.DataFrame, releases: pd.DataFrame, overlaps: pd.Da
     if missing:
         raise StoreError(f"{location}: the stored ledger has no rows for {missing} feature(s); "
                          f"rebuild it with `planner rebuild-ledger {location}`.")
+    # the same types whichever way the rows were read (SQLite rows, GDAL's Arrow stream)
     for frame, date in ((hazards, "recorded_on"), (releases, "released_on")):
-        frame[date] = pd.to_datetime(frame[date], format="ISO8601")
+        frame[date] = pd.to_datetime(frame[date], format="ISO8601").astype("datetime64[us]")
+        for col in ("hazard_id", "status", "region", "release_id", "method"):
+            if col in frame.columns:
+                frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
         for col in ("row", "changed_by"):
             frame[col] = frame[col].astype(np.int64)
         for col in ("area_m2", "raw_area_m2"):
@@ -383,7 +397,7 @@ def ledger_queries(since: str | None) -> tuple[dict[str, str], str]:
                "releases": "release_id, method, released_on"}
     join, changed = ("LEFT JOIN", "") if since is None else ("JOIN",
                                                              f" WHERE l.changed_by > {since}")
-    layers = {layer: f"SELECT t.fid AS row, {cols}, l.area_m2, l.raw_area_m2, l.changed_by "
+    layers = {layer: f"SELECT t.fid + 0 AS row, {cols}, l.area_m2, l.raw_area_m2, l.changed_by "
                      f"FROM {layer} t {join} {PIECE_TABLE[layer]} l ON l.fid = t.fid{changed} "
                      "ORDER BY t.fid" for layer, cols in columns.items()}
     pairs = "" if since is None else (

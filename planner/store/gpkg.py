@@ -602,6 +602,24 @@ class GeoPackageStore:
         with self._connect() as con:
             return {r[0] for r in con.execute(f"SELECT {ID_COLUMN[layer]} FROM {layer}")}
 
+    def ids_in(self, layer: LayerName, ids: Sequence[str]) -> set[str]:
+        col = ID_COLUMN[layer]
+        with self._connect() as con:
+            return {r[0] for r in con.execute(
+                f"SELECT {col} FROM {layer} WHERE {col} IN (SELECT value FROM json_each(?))",
+                (json.dumps([str(i) for i in ids]),))}
+
+    def summary(self, layer: LayerName
+                ) -> tuple[dt.date | None, tuple[float, float, float, float] | None]:
+        date = "recorded_on" if layer == "hazards" else "released_on"
+        with self._connect() as con:
+            (first,) = con.execute(f"SELECT min({date}) FROM {layer}").fetchone()
+            box = con.execute(f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "
+                              f"rtree_{layer}_geom").fetchone()
+        return (None if first is None else pd.Timestamp(first).date(),
+                None if box[0] is None else (float(box[0]), float(box[1]), float(box[2]),
+                                             float(box[3])))
+
     # -- writing -------------------------------------------------------------------------
     def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord,
             update: LedgerUpdate | None = None) -> int:
@@ -803,6 +821,11 @@ class GeoPackageStore:
             return gpkg_ledger.state(con)
 
     def read_ledger(self, since: int | None = None) -> StoredLedger | None:
+        if since is None and self.ledger_state()[0]:
+            with self._connect() as con:
+                fast = gpkg_ledger.read_with_arrow(str(self.path), con, self.location)
+            if fast is not None:
+                return fast
         with self._connect() as con:
             con.execute("BEGIN")   # one snapshot for the three tables and the layers
             try:

@@ -202,6 +202,24 @@ class PostGISStore:
             return {r[0] for r in con.execute(sa.text(f"SELECT {ID_COLUMN[layer]} FROM "
                                                       f"{layer}"))}
 
+    def ids_in(self, layer: LayerName, ids: Sequence[str]) -> set[str]:
+        col = ID_COLUMN[layer]
+        with self.engine.connect() as con:
+            return {r[0] for r in con.execute(sa.text(
+                f"SELECT {col} FROM {layer} WHERE {col} = ANY(:ids)"),
+                {"ids": [str(i) for i in ids]})}
+
+    def summary(self, layer: LayerName
+                ) -> tuple[dt.date | None, tuple[float, float, float, float] | None]:
+        date = "recorded_on" if layer == "hazards" else "released_on"
+        with self.engine.connect() as con:
+            first, *box = con.execute(sa.text(
+                f"SELECT (SELECT min({date}) FROM {layer}), ST_XMin(e), ST_YMin(e), "
+                f"ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM {layer}) x")
+            ).one()
+        return (first, None if box[0] is None else (float(box[0]), float(box[1]),
+                                                    float(box[2]), float(box[3])))
+
     # -- writing -------------------------------------------------------------------------
     def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord,
             update: LedgerUpdate | None = None) -> int:
