@@ -207,6 +207,8 @@ def build_rows(hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame, *,
         return measure_rows(hazards, releases, (h_label, r_label), tell)
     batches = _batches(h_label, r_label, shapely.get_num_coordinates(hz).astype(float),
                        shapely.get_num_coordinates(rl).astype(float), 4 * processes)
+    tell(f"measuring {len(batches)} batches of overlapping features on {processes} processes",
+         0.1)
     h_cols = hazards[list(_NEEDS["hazards"])]
     r_cols = releases[list(_NEEDS["releases"])]
     jobs = ((hz[hi], h_cols.iloc[hi].reset_index(drop=True), rl[ri],
