@@ -170,7 +170,7 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., S
 
 
 def fill_store(store: Store, hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFrame,
-               tag: str = "") -> Store:
+               tag: str = "", replaces: Any = None) -> Store:
     """Write hand-made frames straight into a store (as two imports), in the store CRS.
 
     The stored ledger is kept live, as ``planner ingest`` keeps it; ``tag`` tells the
@@ -196,5 +196,6 @@ def fill_store(store: Store, hazards: gpd.GeoDataFrame, releases: gpd.GeoDataFra
                 frame[name] = pd.Series([None] * len(frame), dtype=object)
         store.add(layer, frame, ImportRecord(layer, f"{layer}{tag}.gpkg", f"sha-{layer}{tag}",
                                              None, None, len(frame), [],
-                                             dt.datetime(2024, 1, 1)), update=ledger_update)
+                                             dt.datetime(2024, 1, 1)), update=ledger_update,
+                  replaces=replaces)
     return store

@@ -23,7 +23,8 @@ ENGINES = ("single", "dask", "postgis")
 
 
 def ledger_with(store: Store, engine: str = "single", *, workers: int = 2,
-                progress: Progress | None = None) -> Ledger:
+                progress: Progress | None = None, as_known_on: dt.date | None = None
+                ) -> Ledger:
     """Build a store's ledger with one of :data:`ENGINES`; all give the same figures.
 
     ``single`` reads the ledger stored in the store (:func:`stored_ledger`: sums over
@@ -31,6 +32,8 @@ def ledger_with(store: Store, engine: str = "single", *, workers: int = 2,
     (:func:`planner.accounting.ledger_from_store`) and says how to store it; ``dask`` is
     :func:`ledger_partitioned` on a local cluster of ``workers`` processes; ``postgis`` is
     :func:`planner.accounting.sql.ledger_in_database` with ``workers`` sessions (PostGIS only).
+    With ``as_known_on``, the ledger of the records as they stood at the end of that day
+    (:func:`planner.accounting.known.ledger_as_known_on`), whatever the engine.
 
     Examples
     --------
@@ -41,6 +44,10 @@ def ledger_with(store: Store, engine: str = "single", *, workers: int = 2,
     from planner.accounting.live import stored_ledger
     from planner.accounting.local import ledger_from_store
 
+    if as_known_on is not None:   # the records as they stood then: built from the geometry
+        from planner.accounting.known import ledger_as_known_on
+
+        return ledger_as_known_on(store, as_known_on, progress=progress)
     if engine == "single":
         led = stored_ledger(store)
         if led is not None:

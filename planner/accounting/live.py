@@ -40,7 +40,13 @@ from planner.areas import equal_area_crs
 from planner.errors import StoreBusyError
 from planner.layers import LayerName
 from planner.store import Store
-from planner.store.base import LedgerChange, LedgerRows, Neighbourhood, StoredLedger
+from planner.store.base import (
+    LedgerChange,
+    LedgerRows,
+    Neighbourhood,
+    Removed,
+    StoredLedger,
+)
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -92,47 +98,69 @@ def _padded(bounds: np.ndarray, geographic: bool) -> np.ndarray:
                             bounds[:, 3] + pad])
 
 
-def ledger_update(near: Neighbourhood, layer: LayerName, rows: np.ndarray
-                  ) -> LedgerChange:
+def ledger_update(near: Neighbourhood, layer: LayerName, rows: np.ndarray,
+                  removed: Removed | None = None) -> LedgerChange:
     """The ledger rows to replace after the features ``rows`` of ``layer`` were written.
 
-    Reads windows around the new features, keeps what their interiors meet, and repeats
-    around what it found until nothing new is found: the closure is the union of the
-    components the new features belong to. Measures that closure, exactly as a cold build
-    would (see :func:`measure_rows`). Called by :meth:`Store.add` inside the transaction.
+    Reads windows around the new features (and around features ``removed`` by a
+    retraction), keeps what their interiors meet, and repeats around what it found until
+    nothing new is found: the closure is the union of the components the new features, and
+    the former neighbours of removed ones, belong to now. Measures that closure exactly as
+    a cold build would (see :func:`measure_rows`). Called by :meth:`Store.add` and
+    :meth:`Store.retract` inside their transaction.
     """
     geographic = near.store_crs.is_geographic
-    new = near.by_row(layer, rows)
-    crs = near.ledger_crs or equal_area_crs(new)
+    new = near.by_row(layer, rows) if len(rows) else None
+    crs = near.ledger_crs or equal_area_crs(new if new is not None else removed[1])  # type: ignore[index]
     found: dict[str, list[gpd.GeoDataFrame]] = {"hazards": [], "releases": []}
     seen: dict[str, set[int]] = {"hazards": set(), "releases": set()}
-    found[layer].append(new)
-    seen[layer].update(int(r) for r in new["row"])
-    frontier = [new]
+    frontier = []
+    if new is not None:
+        found[layer].append(new)
+        seen[layer].update(int(r) for r in new["row"])
+        frontier.append(new)
     all_boxes = []
+    if removed is not None and len(removed[1]):
+        # the features that met a removed one start the search, the removed ones do not
+        boxes = _padded(shapely.bounds(np.asarray(removed[1].geometry.values)), geographic)
+        all_boxes.append(boxes)
+        frontier += _meeting(near, boxes, np.asarray(removed[1].geometry.to_crs(crs).values),
+                             crs, seen, found)
     while frontier:
         store_geoms = np.concatenate([np.asarray(f.geometry.values) for f in frontier])
         ea = np.concatenate([np.asarray(f.geometry.to_crs(crs).values) for f in frontier])
         boxes = _padded(shapely.bounds(store_geoms), geographic)
         all_boxes.append(boxes)
-        tree = shapely.STRtree(ea)
-        frontier = []
-        for name in ("hazards", "releases"):
-            cand = near.near(name, boxes)
-            cand = cand[~cand["row"].isin(seen[name])]
-            if not len(cand):
-                continue
-            cand_ea = np.asarray(cand.geometry.to_crs(crs).values)
-            ci, fi = tree.query(cand_ea, predicate="intersects")
-            meets = ~shapely.touches(cand_ea[ci], ea[fi])
-            take = cand.iloc[np.unique(ci[meets])]
-            if len(take):
-                found[name].append(take)
-                seen[name].update(int(r) for r in take["row"])
-                frontier.append(take)
+        frontier = _meeting(near, boxes, ea, crs, seen, found)
     hz, rl = (_closure(found[name], name, crs) for name in ("hazards", "releases"))
     log.debug("ledger update: %d hazards and %d releases in the closure", len(hz), len(rl))
-    return LedgerChange(measure_rows(hz, rl), crs, np.concatenate(all_boxes))
+    gone: dict[str, np.ndarray] = {} if removed is None else {
+        str(removed[0]): removed[1]["row"].to_numpy(dtype=np.int64)}
+    return LedgerChange(measure_rows(hz, rl), crs,
+                        np.concatenate(all_boxes) if all_boxes else np.empty((0, 4)), gone)
+
+
+def _meeting(near: Neighbourhood, boxes: np.ndarray, ea: np.ndarray, crs: pyproj.CRS,
+             seen: dict[str, set[int]], found: dict[str, list[gpd.GeoDataFrame]]
+             ) -> list[gpd.GeoDataFrame]:
+    """Live features in ``boxes``, not seen yet, whose interiors meet one of ``ea``."""
+    tree = shapely.STRtree(ea)
+    frontier = []
+    names: tuple[LayerName, ...] = ("hazards", "releases")
+    for name in names:
+        cand = near.near(name, boxes)
+        cand = cand[~cand["row"].isin(seen[name])]
+        if not len(cand):
+            continue
+        cand_ea = np.asarray(cand.geometry.to_crs(crs).values)
+        ci, fi = tree.query(cand_ea, predicate="intersects")
+        meets = ~shapely.touches(cand_ea[ci], ea[fi])
+        take = cand.iloc[np.unique(ci[meets])]
+        if len(take):
+            found[name].append(take)
+            seen[name].update(int(r) for r in take["row"])
+            frontier.append(take)
+    return frontier
 
 
 #: the columns measuring needs, per layer

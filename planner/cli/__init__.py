@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from planner.cli import field, figures, ingest, service, treaty  # noqa: F401 - registers
+from planner.cli import field, figures, ingest, records, service, treaty  # noqa: F401 - registers
 from planner.cli.shared import app, err
 
 __all__ = ["app", "main"]

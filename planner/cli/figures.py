@@ -16,6 +16,7 @@ from planner.accounting import Status, period_ends, verified_status
 from planner.cli.shared import (
     EngineOpt,
     JsonOpt,
+    KnownOnOpt,
     StoreOpt,
     WorkersOpt,
     _date,
@@ -96,13 +97,13 @@ def status(store: StoreOpt,
                                                      "unions as an independent check.")]
            = False,
            as_json: JsonOpt = False, engine: EngineOpt = "single",
-           workers: WorkersOpt = 2) -> None:
+           workers: WorkersOpt = 2, as_known_on: KnownOnOpt = None) -> None:
     """Baseline, discovered, released (by method) and remaining area at a date."""
     when = _date(at, "--at") or dt.date.today()
     with _errors():
         st = open_store(store)
         programme = st.programme()
-        ledger = _ledger(st, not as_json, engine, workers)
+        ledger = _ledger(st, not as_json, engine, workers, as_known_on)
         s = verified_status(st, when, verify=verify, ledger=ledger)
         table = ledger.breakdown(when) if by_region else None
     if as_json:
@@ -157,11 +158,11 @@ def series(store: StoreOpt,
            out_file: Annotated[Path | None, typer.Option("--out", help="Write CSV here.")]
            = None,
            as_json: JsonOpt = False, engine: EngineOpt = "single",
-           workers: WorkersOpt = 2) -> None:
+           workers: WorkersOpt = 2, as_known_on: KnownOnOpt = None) -> None:
     """Figures at each year (or month) end [m²], as a table, CSV or JSON."""
     with _errors():
         st = open_store(store)
-        ledger = _ledger(st, not as_json, engine, workers)
+        ledger = _ledger(st, not as_json, engine, workers, as_known_on)
         first = _date(start, "--start") or ledger.first_day or dt.date.today()
         last = _date(end, "--end") or dt.date.today()
         if freq not in ("year", "month"):
@@ -212,23 +213,6 @@ def rebuild_ledger_cmd(
     out.print(f"ledger stored: {summary['hazards']:,} hazard pieces, {summary['releases']:,} "
               f"release pieces, {summary['overlaps']:,} overlaps; imports keep it up to date "
               "from now on", markup=False)
-
-
-@app.command()
-def imports(store: StoreOpt, as_json: JsonOpt = False) -> None:
-    """List the files imported into a store."""
-    with _errors():
-        df = open_store(store).imports()
-    if as_json:
-        print(df.to_json(orient="records", indent=2))
-        return
-    t = Table(title="imports", title_justify="left")
-    for c in ("import_id", "layer", "file_name", "rows", "imported_at"):
-        t.add_column(c)
-    for row in df.itertuples():
-        t.add_row(str(row.import_id), str(row.layer), str(row.file_name), str(row.rows),
-                  str(row.imported_at))
-    out.print(t)
 
 
 @app.command()

@@ -23,14 +23,15 @@ from planner.cli.shared import (
 )
 from planner.ingest import IngestOptions, ingest
 from planner.layers import LayerName
-from planner.store import open_store
+from planner.store import Retraction, open_store
 
 
 def _ingest(kind: LayerName, file: Path, store: str, crs: str | None, layer: str | None,
             mapping: list[str], status: str | None, method: str | None,
             recorded_on: str | None, released_on: str | None, buffer_m: float | None,
             max_edge_m: float, as_json: bool, report: Path | None,
-            encoding: str | None = None, set_aside: Path | None = None) -> None:
+            encoding: str | None = None, set_aside: Path | None = None,
+            replaces: Retraction | None = None) -> None:
     if set_aside is not None and set_aside.suffix.lower() not in _SET_ASIDE_DRIVERS:
         err.print(f"error: --set-aside {set_aside}: name a .gpkg or .geojson file",
                   markup=False)
@@ -52,7 +53,7 @@ def _ingest(kind: LayerName, file: Path, store: str, crs: str | None, layer: str
         st = open_store(store)
         with err.status(f"importing {file.name} …", spinner="dots") if not as_json \
                 else contextlib.nullcontext():
-            result = ingest(st, kind, file, options)
+            result = ingest(st, kind, file, options, replaces=replaces)
     if report is not None:
         _write_report(report, result.problems)
     if set_aside is not None and result.set_aside is not None:
@@ -63,7 +64,9 @@ def _ingest(kind: LayerName, file: Path, store: str, crs: str | None, layer: str
                           "problems": [p.__dict__ for p in result.problems]}, indent=2))
         return
     out.print(f"imported {len(result.features)} {kind} from {file.name} "
-              f"(import {result.import_id})", markup=False)
+              f"(import {result.import_id})" + ("" if replaces is None else
+                                                f", replacing import {replaces.import_id}"),
+              markup=False)
     for p in result.warnings[:MAX_PRINTED_PROBLEMS]:
         out.print(f"  {p.severity}: {p}", markup=False, highlight=False)
     if len(result.warnings) > MAX_PRINTED_PROBLEMS:

@@ -148,10 +148,16 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, float], None]]:
         yield update
 
 
-def _ledger(st: Store, show_progress: bool, engine: str = "single", workers: int = 2
-            ) -> Ledger:
+def _ledger(st: Store, show_progress: bool, engine: str = "single", workers: int = 2,
+            as_known_on: str | None = None) -> Ledger:
+    known = _date(as_known_on, "--as-known-on")
     with _progress(show_progress) as tell:
-        return ledger_with(st, engine, workers=workers, progress=tell)
+        return ledger_with(st, engine, workers=workers, progress=tell, as_known_on=known)
+
+
+KnownOnOpt = Annotated[str | None, typer.Option(
+    "--as-known-on", help="Figures from the records as they stood at the end of this day "
+    "(YYYY-MM-DD): imports made by then and not retracted by then.")]
 
 
 EngineOpt = Annotated[str, typer.Option(help="How to build the accounting: single (this "

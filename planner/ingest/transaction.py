@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -20,12 +21,12 @@ from planner.errors import (
     TooLargeError,
     ValidationError,
 )
-from planner.ingest.options import IngestOptions, store_facts
+from planner.ingest.options import IngestOptions, StoreFacts, store_facts
 from planner.ingest.prepare import prepare
 from planner.io import formats
 from planner.io.readers import read_file, sha256_of
-from planner.layers import LayerName
-from planner.store import ImportRecord, Store
+from planner.layers import ID_COLUMN, LayerName
+from planner.store import ImportRecord, Retraction, Store
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ class IngestResult:
 
 
 def ingest(store: Store, kind: LayerName, path: str | Path,
-           options: IngestOptions | None = None) -> IngestResult:
+           options: IngestOptions | None = None, replaces: Retraction | None = None
+           ) -> IngestResult:
     """Read, check and add one file to a store, all or nothing.
 
     Parameters
@@ -64,6 +66,9 @@ def ingest(store: Store, kind: LayerName, path: str | Path,
         The survey file.
     options : IngestOptions
         How to read it.
+    replaces : Retraction, optional
+        An import this file corrects: it is retracted in the same transaction as this file
+        lands (see :func:`retract_import`), so either both happen or neither.
 
     Returns
     -------
@@ -85,7 +90,7 @@ def ingest(store: Store, kind: LayerName, path: str | Path,
     previous = store.find_import(digest)
     if previous is not None:
         raise DuplicateImportError(
-            f"{path.name}: this file was already imported into {kind} on "
+            f"{path.name}: this file was already imported into {previous['layer']} on "
             f"{previous['imported_at']} (import {previous['import_id']}, as "
             f"{previous['file_name']}); nothing was added.")
     programme = store.programme()
@@ -103,7 +108,7 @@ def ingest(store: Store, kind: LayerName, path: str | Path,
                 "the polygons in your GIS (a tolerance of 0.5 m keeps every survey detail).")
     try:
         features, problems = prepare(raw, kind, programme, source=path.name, options=options,
-                                     facts=store_facts(store, kind))
+                                     facts=_facts(store, kind, replaces))
     except ValidationError as exc:
         _raise_if_landed_meanwhile(store, digest, kind, path.name, exc)
         raise
@@ -114,13 +119,24 @@ def ingest(store: Store, kind: LayerName, path: str | Path,
         warnings=[str(p) for p in problems],
         imported_at=dt.datetime.now(dt.UTC).replace(microsecond=0))
     try:
-        import_id = store.add(kind, features, record, update=ledger_update)
+        import_id = store.add(kind, features, record, update=ledger_update, replaces=replaces)
     except InputError as exc:   # ids taken by an import that landed while this one was read
         _raise_if_landed_meanwhile(store, digest, kind, path.name, exc)
         raise
     features["import_id"] = import_id
     return IngestResult(import_id=import_id, features=features, problems=problems,
                         record=record, set_aside=features.attrs.pop("set_aside", None))
+
+
+def _facts(store: Store, kind: LayerName, replaces: Retraction | None) -> StoreFacts:
+    """The store's facts; the ids of an import being replaced are free for its correction."""
+    facts = store_facts(store, kind)
+    if replaces is None:
+        return facts
+    freed = set(store.read(kind, import_id=replaces.import_id)[ID_COLUMN[kind]].astype(str))
+    asked = facts.taken_among
+    return replace(facts, taken_among=None if asked is None
+                   else (lambda ids: asked(ids) - freed))
 
 
 def _raise_if_landed_meanwhile(store: Store, digest: str, kind: str, name: str,
@@ -131,3 +147,32 @@ def _raise_if_landed_meanwhile(store: Store, digest: str, kind: str, name: str,
         raise DuplicateImportError(
             f"{name}: the same file was imported into {kind} a moment ago (import "
             f"{landed['import_id']}); nothing was added.") from exc
+
+
+def retract_import(store: Store, import_id: int, *, reason: str, by: str) -> dict[str, Any]:
+    """Take an import out of every figure from now on, keeping its features and a trail.
+
+    Its features move to the store's archive layers (``hazards_retracted``,
+    ``releases_retracted``), its ``imports`` row records when, by whom and why, and the
+    stored ledger is updated in the same transaction. Nothing is deleted: figures "as
+    known on" an earlier date still count it.
+
+    Raises
+    ------
+    InputError
+        No reason given, or the import was retracted already.
+    NotFoundError
+        No such import.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, datetime as dt
+    >>> from planner.demo import build_demo_store
+    >>> st = build_demo_store(pathlib.Path(tempfile.mkdtemp()) / "demo.gpkg")
+    >>> retract_import(st, 4, reason="wrong team's file", by="ana")["features"]
+    219
+    """
+    if not reason or not reason.strip():
+        raise InputError("say why the import is retracted (--reason): the reason is kept "
+                         "with the record", argument="reason")
+    return store.retract(import_id, reason=reason.strip(), by=by, update=ledger_update)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import geopandas as gpd
@@ -15,7 +15,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from planner.errors import InputError, StoreError
+from planner.errors import InputError, NotFoundError, StoreError
 from planner.layers import COLUMNS, Column, LayerName
 from planner.programme import Programme
 
@@ -33,6 +33,15 @@ class ImportRecord:
     warnings: list[str]
     imported_at: dt.datetime
     import_id: int | None = None   # set only when copying a store, to keep its history
+
+
+@dataclass(frozen=True)
+class Retraction:
+    """An import to take out of the records, by whom and why."""
+
+    import_id: int
+    reason: str
+    by: str
 
 
 @dataclass
@@ -119,6 +128,8 @@ class LedgerChange:
     rows: LedgerRows
     crs: pyproj.CRS
     boxes: np.ndarray
+    #: keys of features taken out (a retraction), per layer: their rows are deleted
+    gone: dict[str, np.ndarray] = field(default_factory=dict)
 
     def shifted(self, layer: LayerName, first: int, offset: int) -> LedgerChange:
         """The same change with the keys ``>= first`` of ``layer`` moved by ``offset``."""
@@ -133,12 +144,17 @@ class LedgerChange:
             pr = np.where(r.pair_release_row >= first, r.pair_release_row + offset,
                           r.pair_release_row)
             rows = replace(r, release_row=x, pair_release_row=pr)
-        return LedgerChange(rows, self.crs, self.boxes)
+        return LedgerChange(rows, self.crs, self.boxes, self.gone)
 
 
-#: Called by :meth:`Store.add` with the layer and the store keys of the new features, and
-#: a :class:`Neighbourhood` in which they are visible: the :class:`LedgerChange` to write.
-LedgerUpdate = Callable[[Neighbourhood, LayerName, np.ndarray], LedgerChange]
+#: Features taken out of the live layers (a retraction): their layer and the features as they
+#: were, with ``row``.
+Removed = tuple[LayerName, gpd.GeoDataFrame]
+
+#: Called by :meth:`Store.add` (and :meth:`Store.retract`) with the layer and the store keys
+#: of the new features, a :class:`Neighbourhood` in which they are visible, and the features
+#: taken out if any: the :class:`LedgerChange` to write.
+LedgerUpdate = Callable[[Neighbourhood, LayerName, np.ndarray, Removed | None], LedgerChange]
 
 
 class Store(Protocol):
@@ -155,11 +171,13 @@ class Store(Protocol):
         ...
 
     def read(self, layer: LayerName, crs: pyproj.CRS | None = None,
-             import_id: int | None = None) -> gpd.GeoDataFrame:
+             import_id: int | None = None, retracted: bool = False) -> gpd.GeoDataFrame:
         """All features of ``hazards`` or ``releases``, in the store CRS or in ``crs``.
 
         With ``crs`` the geometries are reprojected as they are read, so a large layer is
-        never held twice. With ``import_id``, only the features of that import.
+        never held twice. With ``import_id``, only the features of that import. With
+        ``retracted``, the features of retracted imports instead, each with ``row``, the key
+        it had when live.
         """
         ...
 
@@ -204,13 +222,34 @@ class Store(Protocol):
         ...
 
     def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord,
-            update: LedgerUpdate | None = None) -> int:
+            update: LedgerUpdate | None = None, replaces: Retraction | None = None) -> int:
         """Add the features of one file and its import record, all or nothing.
+
+        With ``replaces``, that import is retracted in the same transaction (as by
+        :meth:`retract`), so a corrected file takes its place at once or not at all.
 
         With ``update``, a store whose ledger is live calls it inside the same transaction
         and writes the rows it returns, so figures never lag the features. Without it (a
         copy), a live ledger is dropped: it would no longer match the features.
         Returns the new ``import_id``.
+        """
+        ...
+
+    def retract(self, import_id: int, *, reason: str, by: str,
+                update: LedgerUpdate | None = None) -> dict[str, Any]:
+        """Take an import out of every figure from now on; nothing is deleted.
+
+        Its features move to the archive layers (``hazards_retracted``,
+        ``releases_retracted``) and its ``imports`` row records when, by whom and why; a
+        live ledger is updated by ``update`` in the same transaction. Returns what was
+        retracted (import id, layer, file name, features, retracted_at/by, reason).
+
+        Raises
+        ------
+        NotFoundError
+            No such import.
+        InputError
+            The import was retracted already.
         """
         ...
 
@@ -405,3 +444,23 @@ def ledger_queries(since: str | None) -> tuple[dict[str, str], str]:
         f"release_fid IN (SELECT fid FROM ledger_releases WHERE changed_by > {since})")
     return layers, ("SELECT hazard_fid AS hazard_row, release_fid AS release_row, area_m2 "
                     f"FROM ledger_overlaps{pairs}")
+
+
+def check_retractable(import_id: int, row: Sequence[Any] | None, same_layer: str | None
+                      ) -> tuple[LayerName, str]:
+    """(layer, file name) of an import that can be retracted, else the reason why not.
+
+    ``row`` is the import's (layer, file_name, retracted_at); ``same_layer``, when a file
+    replaces the import, the layer that file goes to.
+    """
+    if row is None:
+        raise NotFoundError(f"there is no import {import_id} in this store; `planner imports` "
+                            "lists them", argument="import_id")
+    layer, name, already = row
+    if already is not None:
+        raise InputError(f"import {import_id} ({name}) was retracted already, on {already}",
+                         argument="import_id")
+    if same_layer is not None and layer != same_layer:
+        raise InputError(f"import {import_id} ({name}) holds {layer}; a file of {same_layer} "
+                         "cannot replace it", argument="import_id")
+    return ("hazards" if layer == "hazards" else "releases"), str(name)

@@ -45,15 +45,17 @@ from planner.errors import (
 )
 from planner.layers import COLUMNS, ID_COLUMN, LayerName
 from planner.programme import Programme
-from planner.store import gpkg_ledger
+from planner.store import gpkg_history, gpkg_ledger
 from planner.store.base import (
     ImportRecord,
     LedgerChange,
     LedgerRows,
     LedgerUpdate,
+    Retraction,
     StoredLedger,
     _columns_of,
     attribute_frame,
+    check_retractable,
     frame_from_rows,
     sql_rows,
 )
@@ -358,6 +360,16 @@ class _Precomputed:
     change: LedgerChange
 
 
+def _version(con: sqlite3.Connection) -> tuple[int, int]:
+    """(number of imports, a count that grows with every import and every retraction)."""
+    retracted = ("(SELECT count(*) FROM imports WHERE retracted_at IS NOT NULL)"
+                 if "retracted_at" in {r[1] for r in con.execute("PRAGMA table_info(imports)")}
+                 else "0")
+    n, last = con.execute(f"SELECT count(*), coalesce(max(fid), 0) + {retracted} FROM imports"
+                          ).fetchone()
+    return int(n), int(last)
+
+
 class GeoPackageStore:
     """A programme kept in one GeoPackage file.
 
@@ -552,16 +564,23 @@ class GeoPackageStore:
 
     # -- reading -------------------------------------------------------------------------
     def read(self, layer: LayerName, crs: pyproj.CRS | None = None,
-             import_id: int | None = None) -> gpd.GeoDataFrame:
+             import_id: int | None = None, retracted: bool = False) -> gpd.GeoDataFrame:
         columns = COLUMNS[layer]
         names = [c.name for c in columns]
         source = self._crs
         where, args = ("", ()) if import_id is None else (" WHERE import_id = ?", (import_id,))
         with self._connect() as con:
-            cur = con.execute(f"SELECT geom, {', '.join(names)} FROM {layer}{where} ORDER BY fid",
-                              args)
+            if retracted:   # the archive, each feature with the key it had when live
+                if not gpkg_history.has_archive(con):
+                    return frame_from_rows(layer, [], _wkb_from_blob, source, crs,
+                                           with_row=True)
+                cur = con.execute(f"SELECT geom, {', '.join(names)}, fid_was FROM "
+                                  f"{gpkg_history.archive(layer)}{where} ORDER BY fid_was", args)
+            else:
+                cur = con.execute(f"SELECT geom, {', '.join(names)} FROM {layer}{where} ORDER "
+                                  "BY fid", args)
             return frame_from_rows(layer, iter(lambda: cur.fetchmany(_READ_CHUNK), []),
-                                   _wkb_from_blob, source, crs)
+                                   _wkb_from_blob, source, crs, with_row=retracted)
 
     def attributes(self, layer: LayerName, columns: Sequence[str]) -> pd.DataFrame:
         cols = _columns_of(layer, columns)
@@ -622,7 +641,7 @@ class GeoPackageStore:
 
     # -- writing -------------------------------------------------------------------------
     def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord,
-            update: LedgerUpdate | None = None) -> int:
+            update: LedgerUpdate | None = None, replaces: Retraction | None = None) -> int:
         """Add one file's features and its import record in one short transaction.
 
         Every value (GeoPackage blobs, boxes, attribute rows) is prepared before the write
@@ -656,9 +675,13 @@ class GeoPackageStore:
         id_at = names.index("import_id") if "import_id" in names else None
         # the ledger update is computed before the write lock, and only redone inside it
         # when an import that landed meanwhile touched the same land
-        pre = self._precompute(layer, features, geoms, update)
+        pre = None if replaces is not None else self._precompute(layer, features, geoms, update)
         try:
             with self._writing() as con:
+                if replaces is not None:
+                    gpkg_history.ensure_schema(con, self._srs_id)
+                    self._retract_in(con, replaces.import_id, replaces.reason, replaces.by,
+                                     update, layer)
                 cur = con.execute(
                     f"INSERT INTO imports (fid, {', '.join(_IMPORT_COLUMNS)}) VALUES "
                     f"(?, {', '.join('?' * len(_IMPORT_COLUMNS))})",
@@ -689,6 +712,31 @@ class GeoPackageStore:
                              "nothing was added.") from exc
         log.info("import %s: %d %s from %s", import_id, len(features), layer, record.file_name)
         return import_id
+
+    def retract(self, import_id: int, *, reason: str, by: str,
+                update: LedgerUpdate | None = None) -> dict[str, Any]:
+        """Take an import out of the records from now on (see :meth:`Store.retract`)."""
+        with self._writing() as con:
+            gpkg_history.ensure_schema(con, self._srs_id)
+            found = self._retract_in(con, import_id, reason, by, update)
+        log.info("import %s retracted by %s: %s", import_id, by, reason)
+        return found
+
+    def _retract_in(self, con: sqlite3.Connection, import_id: int, reason: str, by: str,
+                    update: LedgerUpdate | None, same_layer: str | None = None
+                    ) -> dict[str, Any]:
+        """The retraction, inside the caller's write transaction."""
+        row = con.execute("SELECT layer, file_name, retracted_at FROM imports WHERE fid = ?",
+                          (import_id,)).fetchone()
+        layer, name = check_retractable(import_id, row, same_layer)
+        removed = gpkg_history.move_out(con, layer, import_id, self._crs, _wkb_from_blob)
+        at = gpkg_history.mark(con, import_id, by, reason)
+        self._update_ledger(con, layer, np.empty(0, np.int64), import_id, update,
+                            removed=(layer, removed))
+        gpkg_ledger.new_generation(con)   # cached ledgers must be read again, not patched
+        return {"import_id": import_id, "layer": layer, "file_name": name,
+                "features": len(removed), "retracted_at": at, "retracted_by": by,
+                "retraction_reason": reason}
 
     @staticmethod
     def _insert_features(con: sqlite3.Connection, layer: str, names: Sequence[str],
@@ -775,7 +823,7 @@ class GeoPackageStore:
                 pending["row"] = np.arange(first, first + len(geoms), dtype=np.int64)
                 near = gpkg_ledger.Neighbourhood(con, self._crs, crs, _wkb_from_blob,
                                                  pending=(layer, pending))
-                change = update(near, layer, pending["row"].to_numpy())
+                change = update(near, layer, pending["row"].to_numpy(), None)
                 return _Precomputed(crs, first, tops, change)
             finally:
                 con.execute("ROLLBACK")
@@ -791,7 +839,8 @@ class GeoPackageStore:
 
     def _update_ledger(self, con: sqlite3.Connection, layer: LayerName, fids: np.ndarray,
                        import_id: int, update: LedgerUpdate | None,
-                       pre: _Precomputed | None = None) -> None:
+                       pre: _Precomputed | None = None,
+                       removed: tuple[LayerName, gpd.GeoDataFrame] | None = None) -> None:
         """Keep a live ledger true to the features just written (see :meth:`Store.add`)."""
         live, crs = gpkg_ledger.state(con)
         if not live:
@@ -801,17 +850,17 @@ class GeoPackageStore:
                      "dropped until `planner rebuild-ledger`", self.path.name)
             gpkg_ledger.set_state(con, crs, live=False)
             return
-        if not len(fids):
+        if not len(fids) and removed is None:
             return
-        first = int(fids[0])
-        if pre is not None and pre.crs is not None and crs is not None and \
+        first = int(fids[0]) if len(fids) else 0
+        if removed is None and pre is not None and pre.crs is not None and crs is not None and \
                 pre.crs.equals(crs) and not gpkg_ledger.landed_near(
                     con, pre.tops, (layer, first, first + len(fids)), pre.change.boxes):
             change = pre.change.shifted(layer, pre.first, first - pre.first)
         else:
             near = gpkg_ledger.Neighbourhood(con, self._crs, crs, _wkb_from_blob)
-            change = update(near, layer, fids)
-        gpkg_ledger.replace_rows(con, change.rows, import_id)
+            change = update(near, layer, fids, removed)
+        gpkg_ledger.replace_rows(con, change.rows, import_id, change.gone)
         if crs is None:
             gpkg_ledger.set_state(con, change.crs)
 
@@ -836,9 +885,7 @@ class GeoPackageStore:
     def write_ledger(self, rows: LedgerRows, crs: pyproj.CRS, version: tuple[int, int]
                      ) -> bool:
         with self._writing() as con:
-            n, last = con.execute("SELECT count(*), coalesce(max(fid), 0) FROM imports"
-                                  ).fetchone()
-            if (int(n), int(last)) != tuple(version):
+            if _version(con) != tuple(version):
                 return False
             gpkg_ledger.write_all(con, rows, crs)
         return True
@@ -888,9 +935,7 @@ class GeoPackageStore:
 
     def version(self) -> tuple[int, int]:
         with self._connect() as con:
-            n, last = con.execute("SELECT count(*), coalesce(max(fid), 0) FROM imports"
-                                  ).fetchone()
-        return int(n), int(last)
+            return _version(con)
 
     @staticmethod
     def _extend_contents_bounds(con: sqlite3.Connection, layer: str, b: np.ndarray) -> None:

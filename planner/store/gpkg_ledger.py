@@ -141,9 +141,15 @@ def landed_near(con: sqlite3.Connection, tops: dict[str, int], own: tuple[str, i
     return False
 
 
-def replace_rows(con: sqlite3.Connection, rows: LedgerRows, changed_by: int) -> None:
-    """Replace the rows of the features in ``rows`` (their overlaps included) by ``rows``."""
-    for layer, fids in (("hazards", rows.hazard_row), ("releases", rows.release_row)):
+def replace_rows(con: sqlite3.Connection, rows: LedgerRows, changed_by: int,
+                 gone: dict[str, np.ndarray] | None = None) -> None:
+    """Replace the rows of the features in ``rows`` (their overlaps included) by ``rows``.
+
+    ``gone``: keys of features no longer live, per layer, whose rows are deleted too.
+    """
+    gone = gone or {}
+    for layer, fids in (("hazards", np.r_[rows.hazard_row, gone.get("hazards", [])]),
+                        ("releases", np.r_[rows.release_row, gone.get("releases", [])])):
         packed = json.dumps([int(f) for f in fids])
         side = "hazard_fid" if layer == "hazards" else "release_fid"
         con.execute(f"DELETE FROM ledger_overlaps WHERE {side} IN (SELECT value FROM "
@@ -190,6 +196,12 @@ def write_all(con: sqlite3.Connection, rows: LedgerRows, crs: pyproj.CRS) -> Non
         con.execute(f"DELETE FROM {table}")
     insert_rows(con, rows, 0)
     set_state(con, crs)
+    new_generation(con)
+
+
+def new_generation(con: sqlite3.Connection) -> None:
+    """Mark the stored rows as not patchable from an earlier read (a cold build, a retraction).
+    """
     con.execute("INSERT INTO programme (key, value) VALUES ('ledger_generation', ?) ON "
                 "CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (json.dumps(uuid.uuid4().hex),))

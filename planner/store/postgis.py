@@ -25,7 +25,12 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from planner.errors import DuplicateImportError, InputError, StoreError, StoreNotFoundError
+from planner.errors import (
+    DuplicateImportError,
+    InputError,
+    StoreError,
+    StoreNotFoundError,
+)
 from planner.layers import COLUMNS, ID_COLUMN, LayerName
 from planner.programme import Programme
 from planner.store import postgis_ledger
@@ -33,9 +38,12 @@ from planner.store.base import (
     ImportRecord,
     LedgerRows,
     LedgerUpdate,
+    Removed,
+    Retraction,
     StoredLedger,
     _columns_of,
     attribute_frame,
+    check_retractable,
     frame_from_rows,
     sql_rows,
 )
@@ -150,17 +158,25 @@ class PostGISStore:
 
     # -- reading -------------------------------------------------------------------------
     def read(self, layer: LayerName, crs: pyproj.CRS | None = None,
-             import_id: int | None = None) -> gpd.GeoDataFrame:
+             import_id: int | None = None, retracted: bool = False) -> gpd.GeoDataFrame:
         columns = COLUMNS[layer]
         names = [c.name for c in columns]
         source = self._crs
         where = "" if import_id is None else " WHERE import_id = :i"
+        table, key = (f"{layer}_retracted", ", fid_was") if retracted else (layer, "")
         with self.engine.connect() as con:
+            if retracted and not self._has_archive(con):
+                return frame_from_rows(layer, [], bytes, source, crs, with_row=True)
             result = con.execution_options(stream_results=True).execute(sa.text(
-                f"SELECT ST_AsBinary(geom), {', '.join(names)} FROM {layer}{where} ORDER BY "
-                "fid"), {"i": import_id})
+                f"SELECT ST_AsBinary(geom), {', '.join(names)}{key} FROM {table}{where} ORDER "
+                f"BY {'fid_was' if retracted else 'fid'}"), {"i": import_id})
             return frame_from_rows(layer, iter(lambda: result.fetchmany(_READ_CHUNK), []),
-                                   bytes, source, crs, plain=_plain)
+                                   bytes, source, crs, plain=_plain, with_row=retracted)
+
+    @staticmethod
+    def _has_archive(con: Connection) -> bool:
+        return bool(con.execute(sa.text("SELECT to_regclass('hazards_retracted') IS NOT NULL")
+                                ).scalar())
 
     def attributes(self, layer: LayerName, columns: Sequence[str]) -> pd.DataFrame:
         cols = _columns_of(layer, columns)
@@ -186,9 +202,7 @@ class PostGISStore:
 
     def imports(self) -> pd.DataFrame:
         with self.engine.connect() as con:
-            df = pd.read_sql_query(sa.text(
-                "SELECT import_id, layer, file_name, sha256, crs_read, crs_given, rows, "
-                "warnings, imported_at FROM imports ORDER BY import_id"), con)
+            df = pd.read_sql_query(sa.text("SELECT * FROM imports ORDER BY import_id"), con)
         return df
 
     def find_import(self, sha256: str) -> dict[str, Any] | None:
@@ -222,7 +236,7 @@ class PostGISStore:
 
     # -- writing -------------------------------------------------------------------------
     def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord,
-            update: LedgerUpdate | None = None) -> int:
+            update: LedgerUpdate | None = None, replaces: Retraction | None = None) -> int:
         columns = COLUMNS[layer]
         if features.crs is None or not pyproj.CRS(features.crs).equals(self._crs):
             raise StoreError(f"features must be in the store CRS {self._crs.to_string()} to "
@@ -237,6 +251,9 @@ class PostGISStore:
             with self.engine.begin() as con:
                 if update is not None:
                     postgis_ledger.lock(con)
+                if replaces is not None:
+                    _migrate(con, self._srid)
+                    self._retract_in(con, replaces, update, layer)
                 given = "import_id, " if record.import_id is not None else ""
                 import_id = int(con.execute(sa.text(
                     f"INSERT INTO imports ({given}{', '.join(_IMPORT_COLUMNS)}) VALUES "
@@ -280,7 +297,7 @@ class PostGISStore:
         return import_id
 
     def _update_ledger(self, con: Connection, layer: LayerName, import_id: int,
-                       update: LedgerUpdate | None) -> None:
+                       update: LedgerUpdate | None, removed: Removed | None = None) -> None:
         """Keep a live ledger true to the features just written (see :meth:`Store.add`)."""
         live, crs = postgis_ledger.state(con)
         if not live:
@@ -294,10 +311,53 @@ class PostGISStore:
                                             "ORDER BY fid"), {"i": import_id}).scalars().all(),
                         dtype=np.int64)
         near = postgis_ledger.Neighbourhood(con, self._crs, self._srid, crs, _plain)
-        change = update(near, layer, fids)
+        change = update(near, layer, fids, removed)
         postgis_ledger.replace_rows(con, change.rows, import_id)
         if crs is None:
             postgis_ledger.set_state(con, change.crs)
+
+    def retract(self, import_id: int, *, reason: str, by: str,
+                update: LedgerUpdate | None = None) -> dict[str, Any]:
+        with self.engine.begin() as con:
+            _migrate(con, self._srid)   # a store made before retractions gets their columns
+            if update is not None:
+                postgis_ledger.lock(con)
+            return self._retract_in(con, Retraction(import_id, reason, by), update)
+
+    def _retract_in(self, con: Connection, what: Retraction, update: LedgerUpdate | None,
+                    same_layer: str | None = None) -> dict[str, Any]:
+        """The retraction, inside the caller's transaction."""
+        row = con.execute(sa.text("SELECT layer, file_name, retracted_at FROM imports WHERE "
+                                  "import_id = :i FOR UPDATE"), {"i": what.import_id}).first()
+        layer, name = check_retractable(what.import_id, row, same_layer)
+        removed = self._move_out(con, layer, what.import_id)
+        at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        con.execute(sa.text("UPDATE imports SET retracted_at = :a, retracted_by = :b, "
+                            "retraction_reason = :r WHERE import_id = :i"),
+                    {"a": at, "b": what.by, "r": what.reason, "i": what.import_id})
+        self._update_ledger(con, layer, what.import_id, update, removed=(layer, removed))
+        postgis_ledger.new_generation(con)
+        return {"import_id": what.import_id, "layer": layer, "file_name": name,
+                "features": len(removed), "retracted_at": at, "retracted_by": what.by,
+                "retraction_reason": what.reason}
+
+    def _move_out(self, con: Connection, layer: LayerName, import_id: int
+                  ) -> gpd.GeoDataFrame:
+        names = ", ".join(c.name for c in COLUMNS[layer])
+        result = con.execute(sa.text(f"SELECT ST_AsBinary(geom), {names}, fid FROM {layer} "
+                                     "WHERE import_id = :i ORDER BY fid"), {"i": import_id})
+        removed = frame_from_rows(layer, iter(lambda: result.fetchmany(_READ_CHUNK), []),
+                                  bytes, self._crs, plain=_plain, with_row=True)
+        con.execute(sa.text(f"DELETE FROM ledger_overlaps WHERE "
+                            f"{'hazard_fid' if layer == 'hazards' else 'release_fid'} IN "
+                            f"(SELECT fid FROM {layer} WHERE import_id = :i)"), {"i": import_id})
+        con.execute(sa.text(f"DELETE FROM ledger_{layer} WHERE fid IN (SELECT fid FROM {layer} "
+                            "WHERE import_id = :i)"), {"i": import_id})
+        con.execute(sa.text(f"INSERT INTO {layer}_retracted (geom, {names}, fid_was) SELECT "
+                            f"geom, {names}, fid FROM {layer} WHERE import_id = :i ORDER BY fid"),
+                    {"i": import_id})
+        con.execute(sa.text(f"DELETE FROM {layer} WHERE import_id = :i"), {"i": import_id})
+        return removed
 
     # -- the stored ledger ---------------------------------------------------------------
     def ledger_state(self) -> tuple[bool, pyproj.CRS | None]:
@@ -316,9 +376,7 @@ class PostGISStore:
             _migrate(con, self._srid)   # a store made before the stored ledger gets its tables
             postgis_ledger.lock(con)
             con.execute(sa.text("LOCK TABLE imports IN SHARE MODE"))
-            n, last = con.execute(sa.text(
-                "SELECT count(*), coalesce(max(import_id), 0) FROM imports")).one()
-            if (int(n), int(last)) != tuple(version):
+            if _version(con) != tuple(version):
                 return False
             postgis_ledger.write_all(con, rows, crs)
         return True
@@ -353,9 +411,18 @@ class PostGISStore:
 
     def version(self) -> tuple[int, int]:
         with self.engine.connect() as con:
-            n, last = con.execute(sa.text(
-                "SELECT count(*), coalesce(max(import_id), 0) FROM imports")).one()
-        return int(n), int(last)
+            return _version(con)
+
+
+def _version(con: Connection) -> tuple[int, int]:
+    """(number of imports, a count that grows with every import and every retraction)."""
+    has = con.execute(sa.text("SELECT count(*) FROM information_schema.columns WHERE "
+                              "table_name = 'imports' AND column_name = 'retracted_at'")).scalar()
+    retracted = ("(SELECT count(*) FROM imports WHERE retracted_at IS NOT NULL)" if has
+                 else "0")
+    n, last = con.execute(sa.text(
+        f"SELECT count(*), coalesce(max(import_id), 0) + {retracted} FROM imports")).one()
+    return int(n), int(last)
 
 
 def _plain(value: Any) -> Any:

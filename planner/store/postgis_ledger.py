@@ -128,6 +128,12 @@ def write_all(con: Connection, rows: LedgerRows, crs: pyproj.CRS) -> None:
     con.execute(sa.text("TRUNCATE ledger_overlaps, ledger_hazards, ledger_releases"))
     insert_rows(con, rows, 0)
     set_state(con, crs)
+    new_generation(con)
+
+
+def new_generation(con: Connection) -> None:
+    """Mark the stored rows as not patchable from an earlier read (a cold build, a retraction).
+    """
     con.execute(sa.text("INSERT INTO programme (key, value) VALUES ('ledger_generation', :v) "
                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
                 {"v": json.dumps(uuid.uuid4().hex)})

@@ -31,6 +31,8 @@ from planner.web.uploads import UploadWorkers, remove_stale_folders, upload_root
 
 #: Cache keys of drafted extension requests start with this.
 DRAFT_PREFIX = "draft:"
+#: Cache keys of ledgers "as known on" a date start with this (kept like drafts).
+KNOWN_PREFIX = "known:"
 #: Drafts kept per store version (one per argument set asked for, the latest ones).
 MAX_CACHED_DRAFTS = 8
 
@@ -90,19 +92,26 @@ class ServiceState:
             # argument sets only, so callers cannot grow the cache without bound
             self.cache = {k: v for k, v in self.cache.items() if v[0] == version}
             self.cache[key] = (version, value)
-            drafts = [k for k in self.cache if k.startswith(DRAFT_PREFIX)]
-            for old in drafts[:-MAX_CACHED_DRAFTS]:
-                del self.cache[old]
+            for prefix in (DRAFT_PREFIX, KNOWN_PREFIX):
+                kept = [k for k in self.cache if k.startswith(prefix)]
+                for old in kept[:-MAX_CACHED_DRAFTS]:
+                    del self.cache[old]
         return value
 
-    def ledger(self) -> Ledger:
+    def ledger(self, as_known_on: dt.date | None = None) -> Ledger:
         """The store's ledger, current with the store's version.
+
+        With ``as_known_on``, the ledger of the records as they stood at the end of that
+        day, built from the geometry and kept for the latest few dates asked.
 
         With the ``single`` engine it is read from the store's stored rows, and after an
         import only the rows it changed are read and patched in. One request at a time
         does that: a second request arriving meanwhile waits for it and uses its result.
         Other engines build it once per store version.
         """
+        if as_known_on is not None:
+            return self.cached(f"{KNOWN_PREFIX}{as_known_on}", lambda: ledger_with(
+                self.store, as_known_on=as_known_on))
         if self.settings.engine != "single":
             return self.cached("ledger", lambda: ledger_with(
                 self.store, self.settings.engine, workers=self.settings.workers))

@@ -23,8 +23,10 @@ from hypothesis import strategies as st
 from planner.accounting import ledger_from_store, ledger_with, period_ends
 from planner.accounting import live as live_module
 from planner.accounting.live import rebuild_ledger, stored_ledger
+from planner.errors import InputError, NotFoundError
+from planner.ingest import retract_import
 from planner.programme import Programme
-from planner.store import ImportRecord, Store, copy_store, create_store
+from planner.store import ImportRecord, Retraction, Store, copy_store, create_store
 from tests.conftest import EIF, X0, Y0, fill_store, hazards_frame, releases_frame, sq
 
 D = dt.date
@@ -93,13 +95,17 @@ def _apply(store: Store, imports: list[tuple[str, list]]) -> None:  # type: igno
 
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(imports=st.lists(_import, min_size=1, max_size=6))
-def test_any_sequence_of_imports_gives_the_cold_build(
+@given(imports=st.lists(_import, min_size=1, max_size=6),
+       retracted=st.lists(st.integers(1, 6), max_size=3, unique=True))
+def test_any_sequence_of_imports_and_retractions_gives_the_cold_build(
         tmp_path_factory: pytest.TempPathFactory,
-        imports: list[tuple[str, list]]) -> None:  # type: ignore[type-arg]
+        imports: list[tuple[str, list]], retracted: list[int]) -> None:  # type: ignore[type-arg]
     folder = tmp_path_factory.mktemp("seq")
     store = create_store(folder / "s.gpkg", Programme("P", EIF, "EPSG:3035"))
     _apply(store, imports)
+    for import_id in retracted:
+        if import_id <= len(imports):
+            retract_import(store, import_id, reason="test", by="hypothesis")
     assert_same_rows(store)
 
 
@@ -260,3 +266,66 @@ def test_reading_only_the_changes_gives_the_whole_ledger(make_store: Callable[..
     at = D(2017, 1, 1)
     assert abs(ledger_of(again, EIF).status(at).remaining_m2
                - ledger_of(patched, EIF).status(at).remaining_m2) <= 1e-6
+
+
+
+# -- corrections -------------------------------------------------------------------------------
+def test_retracting_the_last_import_restores_the_figures_and_keeps_a_trail(
+        any_store: Callable[..., Store]) -> None:
+    from planner.accounting.known import ledger_as_known_on
+
+    store = any_store()
+    _scenario(store)
+    at = D(2016, 1, 1)
+    before = stored_ledger(store).status(at)   # type: ignore[union-attr]
+    _apply(store, [("releases", [((0, 0, 3, 3), D(2014, 6, 1), "cleared")])])
+    with_it = stored_ledger(store).status(at)   # type: ignore[union-attr]
+    assert with_it.cleared_m2 > before.cleared_m2
+    last = int(store.imports()["import_id"].max())
+    done = retract_import(store, last, reason="the wrong team's file", by="ana")
+    assert done["features"] == 1 and done["retracted_by"] == "ana"
+    after = stored_ledger(store).status(at)   # type: ignore[union-attr]
+    for f in ("baseline_m2", "discovered_m2", "cancelled_m2", "reduced_m2", "cleared_m2",
+              "remaining_m2"):
+        assert abs(getattr(after, f) - getattr(before, f)) <= 1e-6, f
+    assert_same_rows(store)
+    # the trail: the record says who, when and why; the feature is kept in the archive
+    row = store.imports().set_index("import_id").loc[last]
+    assert row["retracted_by"] == "ana" and row["retraction_reason"] == "the wrong team's file"
+    kept = store.read("releases", retracted=True)
+    assert list(kept["release_id"]) == ["R0-0"] and len(store.read("releases")) == 4
+    # as known on a day between the import and the retraction: with it; today: without it
+    imported_on = dt.date.fromisoformat(str(row["imported_at"])[:10])
+    then = ledger_as_known_on(store, imported_on).status(at)
+    assert abs(then.cleared_m2 - with_it.cleared_m2) <= 1e-6
+    now = ledger_as_known_on(store, dt.date.today() + dt.timedelta(days=1)).status(at)
+    assert abs(now.remaining_m2 - after.remaining_m2) <= 1e-6
+    with pytest.raises(InputError, match="retracted already"):
+        retract_import(store, last, reason="again", by="ana")
+    with pytest.raises(NotFoundError, match="no import 99"):
+        retract_import(store, 99, reason="x", by="ana")
+    with pytest.raises(InputError, match="say why"):
+        retract_import(store, 1, reason=" ", by="ana")
+
+
+def test_a_corrected_file_replaces_an_import_in_one_transaction(
+        any_store: Callable[..., Store]) -> None:
+    store = any_store()
+    _scenario(store)
+    wrong = releases_frame([_geom((0, 0, 6, 6))], [D(2013, 1, 1)], ["cleared"])
+    wrong["release_id"] = ["TEAM-1"]
+    fill_store(store, hazards_frame([]), wrong, tag="wrong")
+    bad_id = int(store.imports()["import_id"].max())
+    fixed = releases_frame([_geom((0, 0, 1, 1))], [D(2013, 1, 1)], ["cleared"])
+    fixed["release_id"] = ["TEAM-1"]            # the same id, now free
+    fill_store(store, hazards_frame([]), fixed, tag="fixed",
+               replaces=Retraction(bad_id, "drawn on the wrong sheet", "ana"))
+    imports = store.imports().set_index("import_id")
+    assert imports.loc[bad_id, "retracted_by"] == "ana"
+    assert list(store.read("releases")["release_id"]).count("TEAM-1") == 1
+    assert_same_rows(store)
+    # a file of hazards cannot replace an import of releases; nothing changes
+    with pytest.raises(InputError, match="cannot replace"):
+        fill_store(store, hazards_frame([_geom((6, 6, 1, 1))]), releases_frame([], [], []),
+                   tag="mixed", replaces=Retraction(int(imports.index.max()), "x", "ana"))
+    assert len(store.imports()) == len(imports)

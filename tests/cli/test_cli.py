@@ -245,3 +245,41 @@ def test_a_doctored_stored_ledger_is_caught_and_its_hazards_named(tmp_path: Path
     assert code == 0 and "ledger stored: 200 hazard pieces" in text
     code, text = run("status", "--store", store, "--at", "2024-12-31", "--verify")
     assert code == 0 and "global union agrees" in text
+
+
+def test_imports_retract_and_replace_leave_a_trail(tmp_path: Path) -> None:
+    store = str(tmp_path / "demo.gpkg")
+    assert run("demo", "--store", store)[0] == 0
+    before = json.loads(run("status", "--store", store, "--at", "2024-12-31", "--json")[1])
+    code, text = run("imports", "retract", "4", "--store", store, "--reason", "duplicated",
+                     "--by", "ana")
+    assert code == 0 and "retracted by ana" in text and "releases_retracted" in text
+    after = json.loads(run("status", "--store", store, "--at", "2024-12-31", "--json")[1])
+    assert after["release_count"] == before["release_count"] - 219
+    code, text = run("imports", "--store", store, "--json")
+    listed = {i["import_id"]: i for i in json.loads(text)}
+    assert listed[4]["retracted_by"] == "ana" and listed[4]["retraction_reason"] == "duplicated"
+    assert listed[3]["retracted_at"] is None
+    code, text = run("imports", "retract", "4", "--store", store, "--reason", "again")
+    assert code == 1 and "retracted already" in text
+    code, text = run("imports", "retract", "3", "--store", store)
+    assert code == 2 and "--reason" in text
+    # a corrected file of the baseline survey: same ids, one hazard fewer, in one step
+    import geopandas as gpd
+
+    from planner.store import open_store
+
+    baseline = open_store(store).read("hazards", import_id=1)
+    fixed = tmp_path / "baseline_fixed.geojson"
+    baseline.iloc[1:][["hazard_id", "status", "recorded_on", "region", "geometry"]].assign(
+        recorded_on=lambda d: d["recorded_on"].dt.strftime("%Y-%m-%d")).to_crs(4326).to_file(
+        fixed, driver="GeoJSON")
+    code, text = run("imports", "replace", "1", str(fixed), "--store", store, "--reason",
+                     "one area was surveyed twice")
+    assert code == 0 and "replacing import 1" in text, text
+    now = json.loads(run("status", "--store", store, "--at", "2024-12-31", "--json")[1])
+    assert now["hazard_count"] == after["hazard_count"] - 1
+    assert isinstance(gpd.read_file(store, layer="hazards_retracted"), gpd.GeoDataFrame)
+    old = json.loads(run("status", "--store", store, "--at", "2024-12-31", "--json",
+                         "--as-known-on", "2000-01-01")[1])
+    assert old["hazard_count"] == 0

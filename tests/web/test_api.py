@@ -585,3 +585,42 @@ def test_status_after_an_upload_patches_the_ledger_once_for_two_requests(
         gap = abs(full.status(dt.date(2024, 12, 31)).remaining_m2 - after[0]["remaining_m2"])
         assert gap <= 1e-6
         assert after[0]["remaining_m2"] > before["remaining_m2"]
+
+
+def test_an_admin_retracts_an_import_and_figures_as_known_on_keep_it(
+        demo_store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "retract.gpkg"
+    shutil.copy(demo_store.location, path)  # type: ignore[attr-defined]
+    st = open_store(path)
+    admin, editor = add_user(st, "boss", "admin"), add_user(st, "ed", "editor")
+    with TestClient(create_app(Settings(store=str(path)))) as c:
+        before = c.get("/api/status?at=2024-12-31").json()
+        r = c.post("/api/imports/4/retract", json={"reason": "NTS <b>duplicated</b>"},
+                   headers={"Authorization": f"Bearer {editor}"})
+        assert r.status_code == 403
+        r = c.post("/api/imports/4/retract", json={"reason": ""},
+                   headers={"Authorization": f"Bearer {admin}"})
+        assert r.status_code == 422
+        r = c.post("/api/imports/4/retract", json={"reason": "NTS <b>duplicated</b>"},
+                   headers={"Authorization": f"Bearer {admin}"})
+        assert r.status_code == 200, r.text
+        assert r.json()["retracted_by"] == "boss" and r.json()["features"] == 219
+        after = c.get("/api/status?at=2024-12-31").json()
+        assert after["release_count"] == before["release_count"] - 219
+        assert after["cancelled_m2"] < before["cancelled_m2"]
+        # the records as known yesterday still hold the import
+        yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+        known = c.get(f"/api/status?at=2024-12-31&as_known_on={yesterday}").json()
+        assert known["hazard_count"] == 0     # the demo store was made today
+        today = dt.date.today().isoformat()
+        series = c.get(f"/api/series?start=2024-01-01&end=2024-12-31&as_known_on={today}")
+        assert abs(series.json()[0]["remaining_m2"] - after["remaining_m2"]) <= 1e-6
+        again = c.post("/api/imports/4/retract", json={"reason": "again"},
+                       headers={"Authorization": f"Bearer {admin}"})
+        assert again.status_code == 422 and "retracted already" in again.text
+        missing = c.post("/api/imports/99/retract", json={"reason": "x"},
+                         headers={"Authorization": f"Bearer {admin}"})
+        assert missing.status_code == 404
+        listed = c.get("/api/imports", headers={"Authorization": f"Bearer {admin}"}).json()
+        assert [i["retraction_reason"] for i in listed if i["import_id"] == 4] == [
+            "NTS <b>duplicated</b>"]

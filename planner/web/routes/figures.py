@@ -43,13 +43,17 @@ def public_figures(value: Any) -> Any:
 
 
 @router.get("/api/status")
-def get_status(state: State, user: OptionalUser, at: DateQ = None) -> dict[str, Any]:
+def get_status(state: State, user: OptionalUser, at: DateQ = None,
+               as_known_on: DateQ = None) -> dict[str, Any]:
     """Baseline, discovered, released by method and remaining [m²] at a date.
 
-    Anonymous callers get the figures only: no ids of releases outside hazards and no
-    centre of the equal-area projection (both locate land).
+    With ``as_known_on``, from the records as they stood at the end of that day (imports
+    made by then and not retracted by then). Anonymous callers get the figures only: no ids
+    of releases outside hazards and no centre of the equal-area projection (both locate
+    land).
     """
-    s = verified_status(state.store, at or dt.date.today(), ledger=state.ledger())
+    s = verified_status(state.store, at or dt.date.today(),
+                        ledger=state.ledger(as_known_on))
     out = {"programme": state.store.programme().name, **s.to_dict()}
     if user is None:
         out = public_figures(out)
@@ -60,9 +64,9 @@ def get_status(state: State, user: OptionalUser, at: DateQ = None) -> dict[str, 
 
 @router.get("/api/series")
 def get_series(state: State, freq: Literal["year", "month"] = "year", start: DateQ = None,
-               end: DateQ = None) -> list[dict[str, Any]]:
-    """Figures at each year (or month) end [m²]."""
-    led = state.ledger()
+               end: DateQ = None, as_known_on: DateQ = None) -> list[dict[str, Any]]:
+    """Figures at each year (or month) end [m²] (``as_known_on``: as for ``/api/status``)."""
+    led = state.ledger(as_known_on)
     first = start or led.first_day or dt.date.today()
     last = end or dt.date.today()
     if last < first:

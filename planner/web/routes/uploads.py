@@ -1,4 +1,5 @@
-"""``POST /api/hazards``, ``POST /api/releases``, ``GET /api/imports``: survey files in.
+"""``POST /api/hazards``, ``POST /api/releases``, ``GET /api/imports``: survey files in;
+``POST /api/imports/{id}/retract``: one taken out again (admins).
 
 Each upload is spooled to a folder of its own and imported by :func:`planner.ingest.ingest` in
 a killable worker (:mod:`planner.web.uploads`), all or nothing; the answer lists every finding.
@@ -12,12 +13,12 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, File, Form, UploadFile
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from planner.errors import InputError, TooLargeError
-from planner.ingest import IngestOptions, parse_date
+from planner.ingest import IngestOptions, parse_date, retract_import
 from planner.layers import LayerName
-from planner.web.auth import Editor, Viewer
+from planner.web.auth import Admin, Editor, Viewer
 from planner.web.middleware import too_large
 from planner.web.params import Crs
 from planner.web.state import ServiceState, State
@@ -154,7 +155,20 @@ async def upload_releases(state: State, user: Editor, file: Annotated[UploadFile
 
 @router.get("/api/imports")
 def list_imports(state: State, user: Viewer) -> list[dict[str, Any]]:
-    """Files imported so far."""
+    """Files imported so far; a retracted one says when, by whom and why."""
     df = state.store.imports()
+    df = df.astype(object).where(df.notna(), None)
     return [{str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
             for row in df.to_dict(orient="records")]
+
+
+class RetractIn(BaseModel):
+    """Why an import is taken out (kept with its record)."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/api/imports/{import_id}/retract")
+def retract(state: State, user: Admin, import_id: int, body: RetractIn) -> dict[str, Any]:
+    """Take an import out of every figure from now on (admins); nothing is deleted."""
+    return retract_import(state.store, import_id, reason=body.reason, by=user.name)
