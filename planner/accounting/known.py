@@ -80,3 +80,40 @@ def ledger_as_known_on(store: Store, when: dt.date, *,
     return build_ledger(hazards.to_crs(crs) if len(hazards) else hazards,
                         releases.to_crs(crs) if len(releases) else releases,
                         eif=store.programme().eif, crs=crs, progress=progress)
+
+
+def hazard_history(store: Store, hazard_id: str) -> pd.DataFrame:
+    """Every version of a hazard, oldest first, with what each re-survey released.
+
+    Columns: ``version``, ``recorded_on``, ``status``, ``area_m2`` (the version's polygon,
+    equal-area), ``import_id``, ``source_file``, ``released_m2`` (land the version dropped
+    from the one before, released on its date) and ``retracted`` (the version's import was
+    retracted: it no longer counts).
+    """
+    from planner.areas import area_m2
+    from planner.errors import NotFoundError
+
+    rows = []
+    for retracted in (False, True):
+        for layer in ("hazards", "releases"):
+            frame = store.read(layer, retracted=retracted)
+            frame = frame[frame["hazard_id"].astype(str) == str(hazard_id)]
+            if layer == "releases":
+                frame = frame[frame["release_id"].astype(str).str.contains(" re-survey ")]
+            rows.append((layer, retracted, frame))
+    versions = pd.concat([f.assign(retracted=r) for lay, r, f in rows if lay == "hazards"],
+                         ignore_index=True)
+    if not len(versions):
+        raise NotFoundError(f"no hazard {hazard_id!r} in this store", argument="hazard_id")
+    versions = versions.sort_values(["recorded_on", "import_id"], ignore_index=True)
+    released = pd.concat([f for lay, _, f in rows if lay == "releases"], ignore_index=True)
+    by_import = (dict(zip(released["import_id"], area_m2(released), strict=True))
+                 if len(released) else {})
+    return pd.DataFrame({
+        "version": np.arange(1, len(versions) + 1),
+        "recorded_on": [pd.Timestamp(d).date().isoformat() for d in versions["recorded_on"]],
+        "status": versions["status"], "area_m2": area_m2(versions),
+        "import_id": versions["import_id"].astype(int),
+        "source_file": versions["source_file"],
+        "released_m2": [float(by_import.get(i, 0.0)) for i in versions["import_id"]],
+        "retracted": versions["retracted"]})

@@ -85,6 +85,7 @@ class Ledger:
         """
         t = _day(at)
         known = self.hazard_day <= t
+        latest = self._latest(t)
         baseline = float(self.hazard_area_m2[known & ~self.hazard_after].sum())
         discovered = float(self.hazard_area_m2[known & self.hazard_after].sum())
         live = (self.hazard_day[self.pair_hazard] <= t) & (self.release_day[self.pair_release]
@@ -108,9 +109,10 @@ class Ledger:
             remaining_m2=baseline + discovered - released,
             outside_m2=float(np.clip(outside_per_release, 0, None).sum()),
             outside_release_ids=outside_ids,
-            hazard_count=int(known.sum()),
+            hazard_count=int((known & (latest == np.arange(len(latest)))).sum()),
             release_count=int(rel_live.sum()),
-            naive_hazard_sum_m2=float(self.hazard_raw_area_m2[known].sum()),
+            naive_hazard_sum_m2=float(self.hazard_raw_area_m2[
+                known & (latest == np.arange(len(latest)))].sum()),
             naive_release_sum_m2=float(self.release_raw_area_m2[rel_live].sum()),
             area_method=_describe(self.crs),
         )
@@ -118,19 +120,23 @@ class Ledger:
     def breakdown(self, at: dt.date) -> pd.DataFrame:
         """Known, released (by method) and remaining area [m²] per region and status at ``at``.
 
-        Each piece of land is attributed to the region and status of the first hazard that
-        recorded it, so the rows add up to the totals of :meth:`status`.
+        Each piece of land is attributed to the hazard that first recorded it, with that
+        hazard's region and status as its latest version recorded by ``at`` gives them (a
+        re-survey that confirms an SHA as a CHA moves its land to CHA), so the rows add up
+        to the totals of :meth:`status`.
         """
         t = _day(at)
         known = self.hazard_day <= t
-        region = np.array([r if r is not None else "(no region)" for r in self.hazard_region],
-                          dtype=object)
-        df = pd.DataFrame({"region": region[known], "status": self.hazard_status[known],
+        latest = self._latest(t)
+        region = np.array([r if r is not None else "(no region)"
+                           for r in self.hazard_region[latest]], dtype=object)
+        status = self.hazard_status[latest]
+        df = pd.DataFrame({"region": region[known], "status": status[known],
                            "known_m2": self.hazard_area_m2[known]})
         out = df.groupby(["region", "status"], dropna=False).sum()
         live = known[self.pair_hazard] & (self.release_day[self.pair_release] <= t)
         h = self.pair_hazard[live]
-        rel = pd.DataFrame({"region": region[h], "status": self.hazard_status[h],
+        rel = pd.DataFrame({"region": region[h], "status": status[h],
                             "method": self.release_method[self.pair_release[live]],
                             "area": self.pair_area_m2[live]})
         piv = rel.pivot_table(index=["region", "status"], columns="method", values="area",
@@ -179,24 +185,49 @@ class Ledger:
 
     # -- parts of the programme ----------------------------------------------------------
     def remaining_by_hazard(self, at: dt.date) -> pd.DataFrame:
-        """Known and remaining area [m²] of each hazard's piece at ``at``.
+        """Known and remaining area [m²] of each hazard at ``at``, one row per hazard.
 
         A piece of land covered by several hazards belongs to the one recorded first, so the
-        column ``remaining_m2`` sums to :attr:`Status.remaining_m2`. Hazards recorded after
+        column ``remaining_m2`` sums to :attr:`Status.remaining_m2`. The versions of one
+        hazard (re-surveys) add up in one row, with the region and status of the latest
+        version recorded by ``at`` and ``recorded_on`` of the first. Hazards recorded after
         ``at`` are left out.
         """
         t = _day(at)
         known = self.hazard_day <= t
+        latest = self._latest(t)
         live = known[self.pair_hazard] & (self.release_day[self.pair_release] <= t)
         released = np.bincount(self.pair_hazard[live], weights=self.pair_area_m2[live],
                                minlength=len(self.hazard_ids))
-        df = pd.DataFrame({"hazard_id": self.hazard_ids, "region": self.hazard_region,
-                           "status": self.hazard_status,
+        df = pd.DataFrame({"hazard_id": self.hazard_ids, "region": self.hazard_region[latest],
+                           "status": self.hazard_status[latest],
                            "recorded_on": [_date_of(int(d)) for d in self.hazard_day],
                            "found_after_eif": self.hazard_after,
                            "known_m2": self.hazard_area_m2, "released_m2": released})
+        df = df[known]
+        if df["hazard_id"].is_unique:
+            df = df.reset_index(drop=True)
+        else:
+            first = {"region": "last", "status": "last", "recorded_on": "first",
+                     "found_after_eif": "first", "known_m2": "sum", "released_m2": "sum"}
+            df = df.groupby("hazard_id", sort=False, as_index=False).agg(first)
         df["remaining_m2"] = df["known_m2"] - df["released_m2"]
-        return df[known].reset_index(drop=True)
+        return df
+
+    def _latest(self, t: int) -> np.ndarray:
+        """For each hazard row, the row of its hazard's latest version recorded by day ``t``.
+
+        Rows of a hazard not recorded by ``t`` point to themselves (they are not counted).
+        """
+        n = len(self.hazard_ids)
+        rows = np.arange(n)
+        if n == 0 or pd.Index(self.hazard_ids).is_unique:
+            return rows
+        df = pd.DataFrame({"id": self.hazard_ids, "day": self.hazard_day, "row": rows})
+        known = df[df["day"] <= t].sort_values(["day", "row"], kind="stable")
+        last = known.groupby("id", sort=False)["row"].last()
+        mapped = df["id"].map(last).to_numpy(dtype=float)
+        return np.where(np.isnan(mapped), rows, mapped).astype(np.int64)
 
     def subset(self, hazards: np.ndarray) -> Ledger:
         """The ledger of the hazards selected by the boolean mask ``hazards`` only.

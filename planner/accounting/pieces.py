@@ -153,7 +153,24 @@ def _threaded(fn: Callable[..., np.ndarray], *arrays: np.ndarray) -> np.ndarray:
 
 
 def _overlap_area(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return shapely.area(shapely.intersection(a, b))
+    """Areas of the pairwise intersections [m²], robust to GEOS's topology failures.
+
+    A sliver piece (two polygons sharing an edge whose vertices do not quite lie on it
+    after reprojection) can make OverlayNG raise a TopologyException; those pairs are
+    measured again one by one with snap-rounding on a 1 µm grid.
+    """
+    try:
+        return shapely.area(shapely.intersection(a, b))
+    except shapely.errors.GEOSException:
+        out = np.empty(len(a))
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            try:
+                out[i] = shapely.area(shapely.intersection(x, y))
+            except shapely.errors.GEOSException:
+                out[i] = shapely.area(shapely.intersection(x, y, grid_size=_GRID_M))
+        log.warning("ledger: an overlap raised a topology error; measured again with "
+                    "snap-rounding")
+        return out
 
 
 def hazard_order(day: np.ndarray, after: np.ndarray, key: np.ndarray) -> np.ndarray:
@@ -199,6 +216,26 @@ def check_overlaps(ph: np.ndarray, pr: np.ndarray, pa: np.ndarray, h_area: np.nd
             "usually avoids it.")
 
 
+def valid_polygons(geoms: np.ndarray) -> np.ndarray:
+    """The geometries, those that reprojection made invalid repaired (polygonal parts kept).
+
+    A polygon valid in the store's CRS can self-intersect by a nanometre once reprojected
+    when it has a sliver part; GEOS's overlay then raises. Valid geometries are returned
+    as they are (the same objects), so figures of valid data do not move.
+    """
+    if not len(geoms):
+        return geoms
+    bad = np.flatnonzero(~shapely.is_valid(geoms))
+    if not len(bad):
+        return geoms
+    out = geoms.copy()
+    fixed = shapely.make_valid(geoms[bad])
+    out[bad] = [shapely.MultiPolygon([p for p in shapely.get_parts(g)
+                                      if p.geom_type == "Polygon"]) for g in fixed]
+    log.info("ledger: %d polygon(s) made valid after reprojection", len(bad))
+    return out
+
+
 def measure(hz: np.ndarray, h_order: np.ndarray, rl: np.ndarray, r_order: np.ndarray,
             tell: Progress = lambda step, frac: None,
             labels: tuple[np.ndarray, np.ndarray] | None = None,
@@ -212,6 +249,7 @@ def measure(hz: np.ndarray, h_order: np.ndarray, rl: np.ndarray, r_order: np.nda
     exact: the pieces of a tile are the global pieces clipped to that tile.
     """
     tell("finding overlapping features", 0.05)
+    hz, rl = valid_polygons(hz), valid_polygons(rl)
     h_label, r_label = labels if labels is not None else components(hz, rl)
     tell("cutting hazards into disjoint pieces", 0.1)
     h_pieces = _pieces(hz, h_order, h_label)

@@ -17,6 +17,7 @@ from planner.cli.shared import (
     _date,
     _errors,
     _write_report,
+    app,
     err,
     ingest_app,
     out,
@@ -148,3 +149,60 @@ def ingest_releases(file: _FILE, store: StoreOpt, crs: _CRS = None, layer: _LAYE
     """Import land-release polygons (cancelled / reduced / cleared). All or none."""
     _ingest("releases", file, store, crs, layer, mapping, None, method, None, released_on,
             buffer_m, max_edge_m, as_json, report, encoding, set_aside)
+
+
+@ingest_app.command("resurvey")
+def ingest_resurvey_cmd(
+        file: _FILE, store: StoreOpt,
+        surveyed_on: Annotated[str, typer.Option(help="Date of the survey, YYYY-MM-DD: the "
+                                                      "new versions' date.")],
+        method: Annotated[str, typer.Option(help="reduced (technical survey) or cancelled "
+                                                 "(non-technical): how the land it drops is "
+                                                 "released.")],
+        crs: _CRS = None, layer: _LAYER = None,
+        mapping: _MAP = [],  # noqa: B006
+        as_json: JsonOpt = False) -> None:
+    """Import a later survey of hazards in the store as new versions of them. All or none.
+
+    Each polygon is the hazard (by its id) as surveyed on --surveyed-on, with the status
+    the survey found; the land its previous version held and this one does not is released
+    that day by --method.
+    """
+    from planner.ingest import ingest_resurvey
+
+    column_map = dict(item.partition("=")[::2] for item in mapping)
+    options = IngestOptions(layer=layer, crs=crs, column_map=column_map)
+    when = _date(surveyed_on, "--surveyed-on")
+    assert when is not None
+    with _errors():
+        result = ingest_resurvey(open_store(store), file, surveyed_on=when, method=method,
+                                 options=options)
+    derived = result.derived if result.derived is not None else []
+    if as_json:
+        print(json.dumps({"import_id": result.import_id, "versions": len(result.features),
+                          "releases": len(derived), "file": file.name}, indent=2))
+        return
+    out.print(f"imported {len(result.features)} new hazard version(s) from {file.name} "
+              f"(import {result.import_id}); {len(derived)} release(s) of the land they "
+              f"dropped, {method} on {when}", markup=False)
+
+
+@app.command("history")
+def history(hazard_id: Annotated[str, typer.Argument(help="The hazard's id.")],
+            store: StoreOpt, as_json: JsonOpt = False) -> None:
+    """Every version of a hazard (first survey, re-surveys) and what each released."""
+    from rich.table import Table
+
+    from planner.accounting.known import hazard_history
+
+    with _errors():
+        df = hazard_history(open_store(store), hazard_id)
+    if as_json:
+        print(df.to_json(orient="records", date_format="iso", indent=2))
+        return
+    t = Table(title=f"hazard {hazard_id}", title_justify="left")
+    for c in df.columns:
+        t.add_column(c, justify="right" if c.endswith("_m2") else "left")
+    for row in df.itertuples(index=False):
+        t.add_row(*(f"{v:,.0f}" if isinstance(v, float) else str(v) for v in row))
+    out.print(t)

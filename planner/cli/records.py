@@ -102,3 +102,13 @@ def _layer_of(store: str, import_id: int) -> LayerName:
         raise NotFoundError(f"there is no import {import_id} in this store; `planner imports` "
                             "lists them", argument="import_id")
     return "hazards" if match["layer"].iloc[0] == "hazards" else "releases"
+
+
+@app.command("upgrade")
+def upgrade(store: Annotated[str, typer.Argument(help="The store: a .gpkg file or a "
+                                                    "postgresql:// URL.")]) -> None:
+    """Bring a store made by an older planner to today's schema, losing nothing."""
+    with _errors():
+        done = open_store(store).upgrade()
+    for line in done or ["the store is up to date; nothing to do"]:
+        out.print(line, markup=False)

@@ -11,9 +11,11 @@ import is all-or-nothing and a file already imported (same sha256) is refused.
 from planner.ingest.attributes import parse_date
 from planner.ingest.options import IngestOptions, StoreFacts, store_facts
 from planner.ingest.prepare import prepare
+from planner.ingest.resurvey import ingest_resurvey
 from planner.ingest.transaction import IngestResult, ingest, retract_import
 from planner.io.archives import ArchiveLimits, safe_extract
 from planner.io.readers import read_file
 
 __all__ = ["ArchiveLimits", "IngestOptions", "IngestResult", "StoreFacts", "ingest",
+           "ingest_resurvey",
            "parse_date", "prepare", "read_file", "retract_import", "safe_extract", "store_facts"]

@@ -44,6 +44,8 @@ class IngestResult:
     record: ImportRecord
     #: features set aside (``IngestOptions.set_aside``), as read, with ``planner_problems``
     set_aside: gpd.GeoDataFrame | None = None
+    #: releases a re-survey made of the land it dropped (``ingest_resurvey``)
+    derived: gpd.GeoDataFrame | None = None
 
     @property
     def warnings(self) -> list[Problem]:
@@ -83,6 +85,29 @@ def ingest(store: Store, kind: LayerName, path: str | Path,
     """
     options = options or IngestOptions()
     path = Path(path)
+    digest, raw = read_new_file(store, path, options)
+    programme = store.programme()
+    try:
+        features, problems = prepare(raw, kind, programme, source=path.name, options=options,
+                                     facts=_facts(store, kind, replaces))
+    except ValidationError as exc:
+        _raise_if_landed_meanwhile(store, digest, kind, path.name, exc)
+        raise
+    record = import_record(kind, path, digest, raw, options, features, problems)
+    try:
+        import_id = store.add(kind, features, record, update=ledger_update, replaces=replaces)
+    except InputError as exc:   # ids taken by an import that landed while this one was read
+        _raise_if_landed_meanwhile(store, digest, kind, path.name, exc)
+        raise
+    features["import_id"] = import_id
+    return IngestResult(import_id=import_id, features=features, problems=problems,
+                        record=record, set_aside=features.attrs.pop("set_aside", None))
+
+
+def read_new_file(store: Store, path: Path, options: IngestOptions
+                  ) -> tuple[str, gpd.GeoDataFrame]:
+    """The sha256 and the features of a file not imported yet, within the limits, or why not.
+    """
     formats.check_local_path(path, path.name)
     if not path.exists():
         raise InputError(f"{path}: no such file.", argument="file")
@@ -93,7 +118,6 @@ def ingest(store: Store, kind: LayerName, path: str | Path,
             f"{path.name}: this file was already imported into {previous['layer']} on "
             f"{previous['imported_at']} (import {previous['import_id']}, as "
             f"{previous['file_name']}); nothing was added.")
-    programme = store.programme()
     raw = read_file(path, layer=options.layer, limits=options.archive_limits,
                     encoding=options.encoding)
     if len(raw) == 0:
@@ -106,26 +130,18 @@ def ingest(store: Store, kind: LayerName, path: str | Path,
                 f"{path.name}: {vertices:,} vertices, more than the limit of "
                 f"{options.max_vertices:,}; nothing was imported. Split the file, or simplify "
                 "the polygons in your GIS (a tolerance of 0.5 m keeps every survey detail).")
-    try:
-        features, problems = prepare(raw, kind, programme, source=path.name, options=options,
-                                     facts=_facts(store, kind, replaces))
-    except ValidationError as exc:
-        _raise_if_landed_meanwhile(store, digest, kind, path.name, exc)
-        raise
-    record = ImportRecord(
+    return digest, raw
+
+
+def import_record(kind: LayerName, path: Path, digest: str, raw: gpd.GeoDataFrame,
+                  options: IngestOptions, features: gpd.GeoDataFrame,
+                  problems: list[Problem]) -> ImportRecord:
+    """What the store keeps of one file."""
+    return ImportRecord(
         layer=kind, file_name=path.name, sha256=digest,
         crs_read=raw.crs.to_string() if raw.crs is not None else None,
-        crs_given=options.crs, rows=len(features),
-        warnings=[str(p) for p in problems],
+        crs_given=options.crs, rows=len(features), warnings=[str(p) for p in problems],
         imported_at=dt.datetime.now(dt.UTC).replace(microsecond=0))
-    try:
-        import_id = store.add(kind, features, record, update=ledger_update, replaces=replaces)
-    except InputError as exc:   # ids taken by an import that landed while this one was read
-        _raise_if_landed_meanwhile(store, digest, kind, path.name, exc)
-        raise
-    features["import_id"] = import_id
-    return IngestResult(import_id=import_id, features=features, problems=problems,
-                        record=record, set_aside=features.attrs.pop("set_aside", None))
 
 
 def _facts(store: Store, kind: LayerName, replaces: Retraction | None) -> StoreFacts:

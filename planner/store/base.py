@@ -222,8 +222,14 @@ class Store(Protocol):
         ...
 
     def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord,
-            update: LedgerUpdate | None = None, replaces: Retraction | None = None) -> int:
+            update: LedgerUpdate | None = None, replaces: Retraction | None = None,
+            derived: gpd.GeoDataFrame | None = None) -> int:
         """Add the features of one file and its import record, all or nothing.
+
+        New hazards may not take an id in use. With ``derived`` (releases, possibly none)
+        the hazards are later versions of hazards in the store (a re-survey): their ids
+        repeat, and the releases (the land the re-survey dropped) land in the same
+        transaction under the same import.
 
         With ``replaces``, that import is retracted in the same transaction (as by
         :meth:`retract`), so a corrected file takes its place at once or not at all.
@@ -251,6 +257,10 @@ class Store(Protocol):
         InputError
             The import was retracted already.
         """
+        ...
+
+    def upgrade(self) -> list[str]:
+        """Bring a store made by an older planner to today's schema; what was done."""
         ...
 
     def ledger_state(self) -> tuple[bool, pyproj.CRS | None]:

@@ -11,6 +11,7 @@ from planner.errors import (
     StoreError,
 )
 from planner.programme import Programme
+from planner.store import gpkg_history
 from planner.store.base import Store, ledger_meta
 from planner.store.gpkg import (
     _GPKG_APPLICATION_ID,
@@ -48,7 +49,7 @@ def create_store(location: str | Path, programme: Programme) -> Store:
     if path.suffix.lower() != ".gpkg":
         raise StoreError(f"{path}: a GeoPackage store must end in .gpkg")
     path.parent.mkdir(parents=True, exist_ok=True)
-    ddl, rows, _ = _schema_sql(programme.pyproj_crs)
+    ddl, rows, srs_id = _schema_sql(programme.pyproj_crs)
     con = sqlite3.connect(path, isolation_level=None)
     try:
         _register_st_functions(con)
@@ -63,6 +64,7 @@ def create_store(location: str | Path, programme: Programme) -> Store:
                     "crs": programme.pyproj_crs.to_string(), "settings": programme.settings}
         con.executemany("INSERT INTO programme (key, value) VALUES (?, ?)",
                         [(k, json.dumps(v)) for k, v in settings.items()])
+        gpkg_history.ensure_schema(con, srs_id)   # the archive layers of retractions
         # a new store's ledger is live from the start: every import keeps it up to date
         con.execute("INSERT INTO programme (key, value) VALUES ('ledger', ?)",
                     (ledger_meta(None),))

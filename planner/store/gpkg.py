@@ -288,6 +288,17 @@ def _srs_row(crs: pyproj.CRS) -> tuple[str, int, str, int, str, str]:
     return (crs.name, srs_id, org, code, wkt, "")
 
 
+def _layer_table_sql(layer: str, table: str) -> str:
+    """CREATE TABLE of a layer; ``hazards`` repeat their id, one row per version."""
+    id_col = ID_COLUMN[layer]
+    cols = ", ".join(
+        f"{c.name} {_SQL_TYPES[c.kind]}{' NOT NULL' if c.required else ''}"
+        f"{' UNIQUE' if c.name == id_col and layer != 'hazards' else ''}"
+        for c in COLUMNS[layer])
+    return (f"CREATE TABLE {table} (fid INTEGER PRIMARY KEY AUTOINCREMENT, "
+            f"geom MULTIPOLYGON NOT NULL, {cols})")
+
+
 def _schema_sql(crs: pyproj.CRS) -> tuple[list[str], list[tuple[str, tuple[Any, ...]]], int]:
     srs = _srs_row(crs)
     srs_id = srs[1]
@@ -320,15 +331,11 @@ def _schema_sql(crs: pyproj.CRS) -> tuple[list[str], list[tuple[str, tuple[Any, 
     ]
     if srs_id != 4326:
         rows.append(("INSERT INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", srs))
-    for layer, columns in COLUMNS.items():
+    for layer in COLUMNS:
         id_col = ID_COLUMN[layer]
-        cols = ", ".join(
-            f"{c.name} {_SQL_TYPES[c.kind]}{' NOT NULL' if c.required else ''}"
-            f"{' UNIQUE' if c.name == id_col else ''}"
-            for c in columns
-        )
-        ddl.append(f"CREATE TABLE {layer} (fid INTEGER PRIMARY KEY AUTOINCREMENT, "
-                   f"geom MULTIPOLYGON NOT NULL, {cols})")
+        ddl.append(_layer_table_sql(layer, layer))
+        if layer == "hazards":   # one row per version of a hazard: ids repeat
+            ddl.append(f"CREATE INDEX {layer}_{id_col} ON {layer} ({id_col})")
         ddl.append(f"CREATE INDEX {layer}_date ON {layer} "
                    f"({'recorded_on' if layer == 'hazards' else 'released_on'})")
         rows.append(("INSERT INTO gpkg_contents (table_name, data_type, identifier, srs_id) "
@@ -351,6 +358,30 @@ def _schema_sql(crs: pyproj.CRS) -> tuple[list[str], list[tuple[str, tuple[Any, 
 
 
 @dataclass(frozen=True)
+class _Rows:
+    """An import's rows of one layer, as SQL values."""
+
+    names: list[str]
+    blobs: list[bytes]
+    boxes: list[list[float]]
+    rows: list[tuple[Any, ...]]
+    geoms: np.ndarray
+
+
+def _refuse_taken_ids(con: sqlite3.Connection, ids: pd.Series, file_name: str) -> None:
+    """New hazards may not take the id of a hazard in the store (a re-survey may)."""
+    taken = [r[0] for r in con.execute(
+        "SELECT DISTINCT hazard_id FROM hazards WHERE hazard_id IN (SELECT value FROM "
+        "json_each(?)) LIMIT 5", (json.dumps([str(i) for i in ids]),))]
+    if taken:
+        raise InputError(
+            f"{file_name}: hazard id(s) {', '.join(taken)} are already in the store (another "
+            "import may have landed first); nothing was added. Give the features new ids, or "
+            "--map hazard_id= to generate them; a later survey of the same hazard is imported "
+            "with `planner ingest resurvey`.", argument="file")
+
+
+@dataclass(frozen=True)
 class _Precomputed:
     """A ledger change computed on a snapshot, with what it assumed of the store."""
 
@@ -358,6 +389,33 @@ class _Precomputed:
     first: int              # the fid the import's first feature was to get
     tops: dict[str, int]    # the largest fid of each layer then
     change: LedgerChange
+
+
+def _unique_hazard_ids(con: sqlite3.Connection) -> bool:
+    """Whether ``hazards.hazard_id`` is still UNIQUE (a store made before versions)."""
+    for _, name, unique, *_ in con.execute("PRAGMA index_list(hazards)"):
+        if unique and [r[2] for r in con.execute(f"PRAGMA index_info('{name}')")] == [
+                "hazard_id"]:
+            return True
+    return False
+
+
+def _rebuild_hazards_table(con: sqlite3.Connection) -> None:
+    """``hazards`` again without UNIQUE ids: same rows and fids, R-tree and triggers kept."""
+    names = ", ".join(["fid", "geom", *(c.name for c in COLUMNS["hazards"])])
+    triggers = [sql for (sql,) in con.execute(
+        "SELECT sql FROM sqlite_master WHERE type IN ('trigger', 'index') AND tbl_name = "
+        "'hazards' AND sql IS NOT NULL")]
+    seq = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'hazards'").fetchone()
+    con.execute(_layer_table_sql("hazards", "hazards_upgrade"))
+    con.execute(f"INSERT INTO hazards_upgrade ({names}) SELECT {names} FROM hazards ORDER BY fid")
+    con.execute("DROP TABLE hazards")
+    con.execute("ALTER TABLE hazards_upgrade RENAME TO hazards")
+    if seq is not None:
+        con.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'hazards'", (seq[0],))
+    for sql in triggers:
+        con.execute(sql)
+    con.execute("CREATE INDEX IF NOT EXISTS hazards_hazard_id ON hazards (hazard_id)")
 
 
 def _version(con: sqlite3.Connection) -> tuple[int, int]:
@@ -641,7 +699,8 @@ class GeoPackageStore:
 
     # -- writing -------------------------------------------------------------------------
     def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord,
-            update: LedgerUpdate | None = None, replaces: Retraction | None = None) -> int:
+            update: LedgerUpdate | None = None, replaces: Retraction | None = None,
+            derived: gpd.GeoDataFrame | None = None) -> int:
         """Add one file's features and its import record in one short transaction.
 
         Every value (GeoPackage blobs, boxes, attribute rows) is prepared before the write
@@ -661,21 +720,13 @@ class GeoPackageStore:
         StoreBusyError
             Other writers held the store for longer than ``write_wait``; nothing was added.
         """
-        columns = COLUMNS[layer]
-        crs = self._crs
-        if features.crs is None or not pyproj.CRS(features.crs).equals(crs):
-            raise StoreError(f"features must be in the store CRS {crs.to_string()} to be added")
-        geoms = np.asarray(shapely.force_2d(features.geometry.values))
-        wkbs = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
-        blobs = [_gpkg_blob(g, w, self._srs_id) for g, w in zip(geoms, wkbs, strict=True)]
-        boxes = shapely.bounds(geoms).tolist() if len(geoms) else []
-        names = [c.name for c in columns]
-        # the attribute rows are made with a placeholder import id, set in the transaction
-        rows = sql_rows(columns, features, -1)
-        id_at = names.index("import_id") if "import_id" in names else None
+        main = self._prepared(layer, features)
+        extra = None if derived is None or not len(derived) else \
+            self._prepared("releases", derived)
         # the ledger update is computed before the write lock, and only redone inside it
         # when an import that landed meanwhile touched the same land
-        pre = None if replaces is not None else self._precompute(layer, features, geoms, update)
+        pre = None if replaces is not None or derived is not None else self._precompute(
+            layer, features, main.geoms, update)
         try:
             with self._writing() as con:
                 if replaces is not None:
@@ -690,13 +741,11 @@ class GeoPackageStore:
                      json.dumps(record.warnings),
                      record.imported_at.isoformat(timespec="seconds")))
                 import_id = int(cur.lastrowid or 0)
-                if id_at is not None:
-                    rows = [(*r[:id_at], import_id, *r[id_at + 1:]) for r in rows]
-                first = self._insert_features(con, layer, names, blobs, boxes, rows)
-                if len(geoms):
-                    self._extend_contents_bounds(con, layer, shapely.total_bounds(geoms))
-                self._update_ledger(con, layer, np.arange(first, first + len(geoms)), import_id,
-                                    update, pre)
+                if layer == "hazards" and derived is None:
+                    _refuse_taken_ids(con, features["hazard_id"], record.file_name)
+                self._write_layer(con, layer, main, import_id, update, pre)
+                if extra is not None:
+                    self._write_layer(con, "releases", extra, import_id, update, None)
         except sqlite3.IntegrityError as exc:
             if "imports.sha256" in str(exc):
                 raise DuplicateImportError(
@@ -712,6 +761,35 @@ class GeoPackageStore:
                              "nothing was added.") from exc
         log.info("import %s: %d %s from %s", import_id, len(features), layer, record.file_name)
         return import_id
+
+    def _prepared(self, layer: LayerName, features: gpd.GeoDataFrame) -> _Rows:
+        """Every value of an import's rows, made before the write lock is taken."""
+        crs = self._crs
+        if features.crs is None or not pyproj.CRS(features.crs).equals(crs):
+            raise StoreError(f"features must be in the store CRS {crs.to_string()} to be added")
+        geoms = np.asarray(shapely.force_2d(features.geometry.values))
+        wkbs = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
+        columns = COLUMNS[layer]
+        names = [c.name for c in columns]
+        # the attribute rows are made with a placeholder import id, set in the transaction
+        return _Rows(names, [_gpkg_blob(g, w, self._srs_id) for g, w in zip(geoms, wkbs,
+                                                                             strict=True)],
+                     shapely.bounds(geoms).tolist() if len(geoms) else [],
+                     sql_rows(columns, features, -1), geoms)
+
+    def _write_layer(self, con: sqlite3.Connection, layer: LayerName, rows: _Rows,
+                     import_id: int, update: LedgerUpdate | None, pre: _Precomputed | None
+                     ) -> None:
+        """One layer's rows of an import, and the ledger's update, in the transaction."""
+        values = rows.rows
+        if "import_id" in rows.names:
+            at = rows.names.index("import_id")
+            values = [(*r[:at], import_id, *r[at + 1:]) for r in values]
+        first = self._insert_features(con, layer, rows.names, rows.blobs, rows.boxes, values)
+        if len(rows.geoms):
+            self._extend_contents_bounds(con, layer, shapely.total_bounds(rows.geoms))
+        self._update_ledger(con, layer, np.arange(first, first + len(rows.geoms)), import_id,
+                            update, pre)
 
     def retract(self, import_id: int, *, reason: str, by: str,
                 update: LedgerUpdate | None = None) -> dict[str, Any]:
@@ -863,6 +941,25 @@ class GeoPackageStore:
         gpkg_ledger.replace_rows(con, change.rows, import_id, change.gone)
         if crs is None:
             gpkg_ledger.set_state(con, change.crs)
+
+    # -- upgrades ------------------------------------------------------------------------
+    def upgrade(self) -> list[str]:
+        """Bring a store made by an older planner to today's schema, losing nothing.
+
+        Adds the columns and layers of retractions, and lets ``hazards`` hold several
+        versions of one hazard (its ``hazard_id`` was UNIQUE: the table is rebuilt with the
+        same rows, keys and spatial index). Returns what was done (empty: nothing to do).
+        """
+        done: list[str] = []
+        with self._writing() as con:
+            if not gpkg_history.has_archive(con):
+                gpkg_history.ensure_schema(con, self._srs_id)
+                done.append("retractions: imports record who retracted what and why; "
+                            "hazards_retracted and releases_retracted keep their features")
+            if _unique_hazard_ids(con):
+                _rebuild_hazards_table(con)
+                done.append("hazards: a hazard can now have several versions (re-surveys)")
+        return done
 
     # -- the stored ledger ---------------------------------------------------------------
     def ledger_state(self) -> tuple[bool, pyproj.CRS | None]:

@@ -236,17 +236,13 @@ class PostGISStore:
 
     # -- writing -------------------------------------------------------------------------
     def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord,
-            update: LedgerUpdate | None = None, replaces: Retraction | None = None) -> int:
-        columns = COLUMNS[layer]
-        if features.crs is None or not pyproj.CRS(features.crs).equals(self._crs):
-            raise StoreError(f"features must be in the store CRS {self._crs.to_string()} to "
-                             "be added")
-        geoms = np.asarray(shapely.force_2d(features.geometry.values))
-        single = shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON
-        geoms[single] = [shapely.MultiPolygon([g]) for g in geoms[single]]
-        ewkbs = shapely.to_wkb(shapely.set_srid(geoms, self._srid), hex=True,
-                               include_srid=True)
-        names = [c.name for c in columns]
+            update: LedgerUpdate | None = None, replaces: Retraction | None = None,
+            derived: gpd.GeoDataFrame | None = None) -> int:
+        for frame in (features, derived):
+            if frame is not None and (frame.crs is None
+                                      or not pyproj.CRS(frame.crs).equals(self._crs)):
+                raise StoreError(f"features must be in the store CRS {self._crs.to_string()}"
+                                 " to be added")
         try:
             with self.engine.begin() as con:
                 if update is not None:
@@ -270,14 +266,23 @@ class PostGISStore:
                     con.execute(sa.text(
                         "SELECT setval(pg_get_serial_sequence('imports', 'import_id'), "
                         "(SELECT max(import_id) FROM imports))"))
-                # COPY: one stream for the whole import instead of a statement per feature
-                cursor = con.connection.driver_connection.cursor()  # type: ignore[union-attr]
-                with cursor, cursor.copy(f"COPY {layer} (geom, {', '.join(names)}) FROM STDIN"
-                                         ) as copy:
-                    for ewkb, row in zip(ewkbs, sql_rows(columns, features, import_id),
-                                         strict=True):
-                        copy.write_row((ewkb, *row))
+                if layer == "hazards" and derived is None:
+                    taken = con.execute(sa.text(
+                        "SELECT DISTINCT hazard_id FROM hazards WHERE hazard_id = ANY(:ids) "
+                        "LIMIT 5"), {"ids": [str(i) for i in features["hazard_id"]]}
+                    ).scalars().all()
+                    if taken:
+                        raise InputError(
+                            f"{record.file_name}: hazard id(s) {', '.join(taken)} are already "
+                            "in the store; nothing was added. Give the features new ids, or "
+                            "--map hazard_id= to generate them; a later survey of the same "
+                            "hazard is imported with `planner ingest resurvey`.",
+                            argument="file")
+                self._copy_layer(con, layer, features, import_id)
                 self._update_ledger(con, layer, import_id, update)
+                if derived is not None and len(derived):
+                    self._copy_layer(con, "releases", derived, import_id)
+                    self._update_ledger(con, "releases", import_id, update)
         except (sa.exc.IntegrityError, psycopg.errors.IntegrityError) as exc:
             # the COPY runs on the driver's cursor, whose errors SQLAlchemy does not wrap
             orig = getattr(exc, "orig", exc)
@@ -315,6 +320,21 @@ class PostGISStore:
         postgis_ledger.replace_rows(con, change.rows, import_id)
         if crs is None:
             postgis_ledger.set_state(con, change.crs)
+
+    def _copy_layer(self, con: Connection, layer: LayerName, features: gpd.GeoDataFrame,
+                    import_id: int) -> None:
+        """One layer's features of an import, with COPY (one stream, not a statement each)."""
+        columns = COLUMNS[layer]
+        geoms = np.asarray(shapely.force_2d(features.geometry.values))
+        single = shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON
+        geoms[single] = [shapely.MultiPolygon([g]) for g in geoms[single]]
+        ewkbs = shapely.to_wkb(shapely.set_srid(geoms, self._srid), hex=True,
+                               include_srid=True)
+        names = [c.name for c in columns]
+        cursor = con.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor, cursor.copy(f"COPY {layer} (geom, {', '.join(names)}) FROM STDIN") as copy:
+            for ewkb, row in zip(ewkbs, sql_rows(columns, features, import_id), strict=True):
+                copy.write_row((ewkb, *row))
 
     def retract(self, import_id: int, *, reason: str, by: str,
                 update: LedgerUpdate | None = None) -> dict[str, Any]:
@@ -358,6 +378,16 @@ class PostGISStore:
                     {"i": import_id})
         con.execute(sa.text(f"DELETE FROM {layer} WHERE import_id = :i"), {"i": import_id})
         return removed
+
+    # -- upgrades ------------------------------------------------------------------------
+    def upgrade(self) -> list[str]:
+        """Bring a store made by an older planner to today's schema (Alembic), losing nothing.
+        """
+        with self.engine.begin() as con:
+            before = con.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            _migrate(con, self._srid)
+            after = con.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        return [] if before == after else [f"schema migrated from revision {before} to {after}"]
 
     # -- the stored ledger ---------------------------------------------------------------
     def ledger_state(self) -> tuple[bool, pyproj.CRS | None]:

@@ -61,8 +61,12 @@ def article7_figures(ledger: Ledger, year: int, hazards: gpd.GeoDataFrame | None
     per = ledger.remaining_by_hazard(end)
     per = per[per["remaining_m2"] > 1.0].reset_index(drop=True)
     if hazards is not None and len(per):
-        h = hazards.set_index(hazards["hazard_id"].astype(str))
-        h = h[~h.index.duplicated()]
+        # each hazard where its latest version recorded by the end of the year puts it
+        current = hazards[pd.to_datetime(hazards["recorded_on"]) <= pd.Timestamp(end)]
+        current = current.iloc[np.argsort(pd.to_datetime(current["recorded_on"]).to_numpy(),
+                                          kind="stable")]
+        h = current.set_index(current["hazard_id"].astype(str))
+        h = h[~h.index.duplicated(keep="last")]
         ids = per["hazard_id"].astype(str)
         found = ids.isin(h.index)
         geo = h.loc[ids[found]]

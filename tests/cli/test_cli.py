@@ -283,3 +283,29 @@ def test_imports_retract_and_replace_leave_a_trail(tmp_path: Path) -> None:
     old = json.loads(run("status", "--store", store, "--at", "2024-12-31", "--json",
                          "--as-known-on", "2000-01-01")[1])
     assert old["hazard_count"] == 0
+
+
+def test_resurvey_history_and_upgrade_from_the_command_line(tmp_path: Path) -> None:
+    import geopandas as gpd
+    from shapely import box
+
+    store = str(tmp_path / "p.gpkg")
+    assert run("init", store, "--name", "P", "--eif", "2011-08-01", "--crs", "EPSG:3035")[0] == 0
+    x, y = 4_100_000.0, 3_100_000.0
+    for name, status, geom in (("sha.gpkg", "SHA", box(x, y, x + 1000, y + 1000)),
+                               ("ts.gpkg", "CHA", box(x, y, x + 400, y + 1000))):
+        gpd.GeoDataFrame({"hazard_id": ["H1"], "status": [status],
+                          "recorded_on": ["2010-01-01"]}, geometry=[geom], crs=3035).to_file(
+            tmp_path / name)
+    assert run("ingest", "hazards", str(tmp_path / "sha.gpkg"), "--store", store)[0] == 0
+    code, text = run("ingest", "resurvey", str(tmp_path / "ts.gpkg"), "--store", store,
+                     "--surveyed-on", "2016-06-01", "--method", "reduced")
+    assert code == 0 and "1 new hazard version" in text and "reduced on 2016-06-01" in text
+    code, text = run("history", "H1", "--store", store, "--json")
+    versions = json.loads(text)
+    assert [v["status"] for v in versions] == ["SHA", "CHA"]
+    assert round(versions[1]["released_m2"]) == 600_000
+    code, text = run("history", "NOPE", "--store", store)
+    assert code == 1 and "no hazard 'NOPE'" in text
+    code, text = run("upgrade", store)
+    assert code == 0 and "up to date" in text      # a new store has today's schema

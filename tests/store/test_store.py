@@ -60,7 +60,7 @@ def test_a_failing_import_leaves_nothing(any_store: Callable[..., Store]) -> Non
     store = any_store()
     store.add("hazards", multi(hazards_frame([sq(0, 0)])), record("one", 1))
     clash = multi(hazards_frame([sq(0, 0), sq(200, 0)]))  # H1 exists already
-    with pytest.raises(InputError, match=r"already used in hazards.*nothing was added"):
+    with pytest.raises(InputError, match=r"already in the store.*nothing was added"):
         store.add("hazards", clash, record("two"))
     assert len(store.read("hazards")) == 1 and len(store.imports()) == 1
     with pytest.raises(DuplicateImportError):
