@@ -223,11 +223,18 @@ def demo(store: Annotated[Path, typer.Option("--store", "-s", help="Where to bui
              help="Folder with manifest.json (default: the demo files shipped with planner).")
          ] = None,
          at: Annotated[str | None, typer.Option(help="Status date (default: end of the last "
-                                                     "year with records).")] = None) -> None:
+                                                     "year with records).")] = None,
+         force: Annotated[bool, typer.Option("--force", help="Replace the store if it exists "
+                                                             "(its data are lost).")] = False
+         ) -> None:
     """Build the demo programme from the shipped files into a GeoPackage; print its status."""
     from planner.demo import build_demo_store
 
     with _errors():
+        if store.exists() and not force:
+            raise PlannerError(f"{store} exists already and planner demo would replace it; "
+                               "give --force to rebuild it (what it holds is lost), or "
+                               "--store OTHER.gpkg", argument="store")
         st = build_demo_store(store, data, on_file=lambda f: err.print(f"importing {f}",
                                                                        markup=False))
         ledger = _ledger(st, True)

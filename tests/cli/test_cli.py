@@ -60,6 +60,10 @@ def test_demo_command(tmp_path: Path) -> None:
     code, text = run("demo", "--store", str(tmp_path / "demo.gpkg"))
     assert code == 0, text
     assert "(f) remaining" in text and "global union agrees" in text.replace("\n", " ")
+    # a second run does not replace a store without --force
+    code, text = run("demo", "--store", str(tmp_path / "demo.gpkg"))
+    assert code == 1 and "--force" in text
+    assert run("demo", "--store", str(tmp_path / "demo.gpkg"), "--force")[0] == 0
 
 
 
