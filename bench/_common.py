@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import resource
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -91,3 +93,14 @@ def wait_until_up(url: str, *, tries: int = 600, pause_s: float = 0.1) -> bool:
         except httpx.HTTPError:
             time.sleep(pause_s)
     return False
+
+
+def cli(*args: str) -> tuple[float, str]:
+    """Run ``planner ARGS`` in a fresh process: (wall seconds, stdout); raise if it fails."""
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "planner", *args], capture_output=True,
+                          text=True, check=False)
+    elapsed = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"planner {' '.join(args)} failed: {done.stderr[-2000:]}")
+    return elapsed, done.stdout

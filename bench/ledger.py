@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import free_port, wait_until_up
+from _common import cli, free_port, wait_until_up
 from scale import ensure_gpkg
 
 AT = "2030-12-31"
@@ -60,17 +60,6 @@ def floor_s(path: Path) -> float:
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", FLOOR, str(path)], check=True)
     return time.perf_counter() - t0
-
-
-def cli(*args: str) -> tuple[float, str]:
-    """Run ``planner ARGS`` in a fresh process: (wall seconds, stdout)."""
-    t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "planner", *args], capture_output=True,
-                          text=True, check=False)
-    elapsed = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise RuntimeError(f"planner {' '.join(args)} failed: {done.stderr[-2000:]}")
-    return elapsed, done.stdout
 
 
 def best(runs: int, *args: str) -> float:

@@ -16,25 +16,13 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _common import cli
 from scale import ensure_gpkg
-
-
-def cli(*args: str) -> tuple[float, str]:
-    """Run ``planner ARGS`` in a fresh process: (wall seconds, stdout)."""
-    t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "planner", *args], capture_output=True,
-                          text=True, check=False)
-    elapsed = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise RuntimeError(f"planner {' '.join(args)} failed: {done.stderr[-2000:]}")
-    return elapsed, done.stdout
 
 
 def series_s(store: Path, runs: int) -> tuple[float, float]:
