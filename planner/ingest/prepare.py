@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,7 @@ def prepare(raw: gpd.GeoDataFrame, kind: LayerName, programme: Programme, *, sou
         problems.append(Problem("file" if row is None else labels[row], message, severity,
                                 argument))
     _required_columns(df, kind, options, values, problems)
+    _ambiguous_dates(values, problems)
     ctx = RowContext(options, programme, options.today or dt.date.today(), facts.first_record_on)
     asked = [str(i) for i in id_values if i is not None]
     out = _attribute_rows(kind, values, id_values, labels, ctx,
@@ -182,6 +184,43 @@ def _check_column_map(df: pd.DataFrame, kind: LayerName, options: IngestOptions,
 def _given(options: IngestOptions) -> dict[str, Any]:
     return {"status": options.status, "method": options.method,
             "recorded_on": options.recorded_on, "released_on": options.released_on}
+
+
+_SLASHED = re.compile(r"^\s*(\d{1,2})[./-](\d{1,2})[./-](\d{4})\b")
+
+
+def _ambiguous_dates(values: dict[str, pd.Series], problems: list[Problem]) -> None:
+    """Say once per column when dates like 01/02/2024 could be read either way.
+
+    planner reads them day first; when the column also holds a date whose first number is
+    above 12, the file shows its order and nothing is said.
+
+    Examples
+    --------
+    >>> found: list[Problem] = []
+    >>> _ambiguous_dates({"released_on": pd.Series(["01/02/2024", "03/04/2024"])}, found)
+    >>> print(found[0].message)  # doctest: +ELLIPSIS
+    2 date(s) such as '01/02/2024' could be day/month or month/day; read day first (1 February...
+    >>> found.clear()
+    >>> _ambiguous_dates({"released_on": pd.Series(["01/02/2024", "25/04/2024"])}, found)
+    >>> found
+    []
+    """
+    for name in ("recorded_on", "released_on"):
+        column = values.get(name)
+        if column is None:
+            continue
+        parts = [m.groups() for v in column.dropna() if (m := _SLASHED.match(str(v)))]
+        if not parts or any(int(a) > 12 for a, _, _ in parts):
+            continue
+        either = [(a, b, y) for a, b, y in parts if int(a) != int(b) and int(b) <= 12]
+        if either:
+            a, b, y = either[0]
+            example = dt.date(int(y), int(b), int(a))
+            problems.append(Problem(
+                "file", f"{len(either)} date(s) such as '{a}/{b}/{y}' could be day/month or "
+                f"month/day; read day first ({example.day} {example:%B %Y}). If the file "
+                "writes the month first, write the dates as YYYY-MM-DD", "warning", name))
 
 
 def _column_values(df: pd.DataFrame, kind: LayerName, options: IngestOptions

@@ -287,3 +287,18 @@ def test_amsterdam_real_data_union_not_sum(any_store: Callable[..., Store]) -> N
     # the file's own figures (planar RD New): sum 2,660,697 m², union 1,570,632 m²
     assert s.naive_hazard_sum_m2 == pytest.approx(2_660_697, rel=0.005)
     assert s.known_m2 == pytest.approx(1_570_632, rel=0.005)
+
+
+def test_day_month_dates_that_read_both_ways_are_said_once(
+        make_store: Callable[..., Store], tmp_path: Path) -> None:
+    store = make_store()
+    path = tmp_path / "clearance.geojson"
+    x, y = 4_200_000.0, 3_200_000.0
+    gpd.GeoDataFrame({"release_id": ["A", "B", "C"], "method": ["cleared"] * 3,
+                      "released_on": ["01/02/2013", "03/04/2013", "05/06/2013"]},
+                     geometry=[box(x + 100 * i, y, x + 100 * i + 50, y + 50) for i in range(3)],
+                     crs=3035).to_file(path, driver="GeoJSON")
+    result = ingest(store, "releases", path)
+    said = [p for p in result.warnings if "day/month or month/day" in p.message]
+    assert len(said) == 1 and "3 date(s)" in said[0].message
+    assert sorted(result.features["released_on"].astype(str))[0].startswith("2013-02-01")
