@@ -107,10 +107,12 @@ def verified_status(store: Store, at: dt.date, *, verify: bool = False,
     (True, 1352724)
     """
     from planner.accounting.direct import status_direct
+    from planner.accounting.known import known_records
 
     ledger = ledger or ledger_with(store, engine, workers=workers, progress=progress)
     s = ledger.status(at)
     if not verify:
         return s
-    direct = status_direct(store.read("hazards"), store.read("releases"), at, crs=ledger.crs)
+    hazards, releases = known_records(store, ledger.known_on)   # the records it was built from
+    direct = status_direct(hazards, releases, at, crs=ledger.crs)
     return replace(s, remaining_direct_m2=direct)

@@ -9,6 +9,7 @@ order as the stored ledger, so a date after the last change gives the stored fig
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import geopandas as gpd
 import numpy as np
@@ -22,8 +23,8 @@ from planner.layers import LayerName
 from planner.store import Store
 
 
-def imports_known_on(imports: pd.DataFrame, when: dt.date) -> set[int]:
-    """The ids of the imports that counted at the end of ``when`` (UTC).
+def imports_known_on(imports: pd.DataFrame, when: dt.date | dt.datetime) -> set[int]:
+    """The ids of the imports that counted at the end of ``when`` (UTC), or at that instant.
 
     Examples
     --------
@@ -38,7 +39,12 @@ def imports_known_on(imports: pd.DataFrame, when: dt.date) -> set[int]:
     """
     if not len(imports):
         return set()
-    end = pd.Timestamp(when + dt.timedelta(days=1), tz="UTC")
+    if isinstance(when, dt.datetime):   # an instant: what was there then
+        end = pd.Timestamp(when).tz_convert("UTC") if pd.Timestamp(when).tzinfo else \
+            pd.Timestamp(when, tz="UTC")
+        end = end + pd.Timedelta(microseconds=1)
+    else:
+        end = pd.Timestamp(when + dt.timedelta(days=1), tz="UTC")
     made = pd.to_datetime(imports["imported_at"], utc=True, format="ISO8601") < end
     if "retracted_at" in imports.columns:
         gone = pd.to_datetime(imports["retracted_at"], utc=True, format="ISO8601") < end
@@ -57,7 +63,7 @@ def _layer_known(store: Store, layer: LayerName, ids: set[int]) -> gpd.GeoDataFr
     return gpd.GeoDataFrame(both.sort_values("row", ignore_index=True), crs=live.crs)
 
 
-def ledger_as_known_on(store: Store, when: dt.date, *,
+def ledger_as_known_on(store: Store, when: dt.date | dt.datetime, *,
                        progress: Progress | None = None) -> Ledger:
     """The ledger of the records as they stood at the end of ``when`` (see the module notes).
 
@@ -72,14 +78,22 @@ def ledger_as_known_on(store: Store, when: dt.date, *,
     >>> ledger_as_known_on(st, dt.date(2000, 1, 1)).status(dt.date(2024, 12, 31)).hazard_count
     0
     """
-    ids = imports_known_on(store.imports(), when)
+    hazards, releases = known_records(store, when)
     _, crs = store.ledger_state()
-    hazards = _layer_known(store, "hazards", ids)
-    releases = _layer_known(store, "releases", ids)
     crs = crs or ledger_crs_for(hazards, releases)
-    return build_ledger(hazards.to_crs(crs) if len(hazards) else hazards,
-                        releases.to_crs(crs) if len(releases) else releases,
-                        eif=store.programme().eif, crs=crs, progress=progress)
+    ledger = build_ledger(hazards.to_crs(crs) if len(hazards) else hazards,
+                          releases.to_crs(crs) if len(releases) else releases,
+                          eif=store.programme().eif, crs=crs, progress=progress)
+    return replace(ledger, known_on=when)
+
+
+def known_records(store: Store, when: dt.date | dt.datetime | None
+                  ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Hazards and releases as they stood on ``when`` (None: as they stand now)."""
+    if when is None:
+        return store.read("hazards"), store.read("releases")
+    ids = imports_known_on(store.imports(), when)
+    return _layer_known(store, "hazards", ids), _layer_known(store, "releases", ids)
 
 
 def hazard_history(store: Store, hazard_id: str) -> pd.DataFrame:

@@ -61,6 +61,8 @@ class Ledger:
     pair_hazard: np.ndarray
     pair_release: np.ndarray
     pair_area_m2: np.ndarray
+    #: the records it was built from, when not today's: as they stood on this day or instant
+    known_on: dt.date | dt.datetime | None = None
 
     # -- one date ------------------------------------------------------------------------
     def status(self, at: dt.date) -> Status:

@@ -28,6 +28,7 @@ from planner.treaty.deadlines import (
 )
 from planner.treaty.extension import both, draft_extension_request, m2
 from planner.treaty.forecast import CapacityLine, Forecast, Scenario, forecast
+from planner.treaty.records import record_request
 
 
 @app.command()
@@ -245,10 +246,13 @@ def extension_request(store: StoreOpt,
         st = open_store(store)
         scenario = _scenario(freq, window_years, half_life_years, capacity, capacity_cv,
                              discovery_m2_per_year, draws, seed, basis, name)
-        draft = draft_extension_request(st, scenario=scenario, as_of=_date(as_of, "--as-of"),
+        when = _date(as_of, "--as-of")
+        draft = draft_extension_request(st, scenario=scenario, as_of=when,
                                         group=group, years=years, verify=verify,
                                         ledger=_ledger(st, True))
         written = write_document(draft.document, out_file)
+        document_id = record_request(st, draft, scenario=scenario, as_of=when, group=group,
+                                     years=years, file_name=out_file.name)
     fig = draft.figures
     out.print(f"(d) at entry into force {both(fig.area_at_eif_m2)}; discovered after "
               f"{both(fig.discovered_after_eif_m2)}", markup=False)
@@ -258,6 +262,9 @@ def extension_request(store: StoreOpt,
               markup=False)
     out.print(draft.forecast.statement, markup=False)
     out.print("wrote " + ", ".join(str(p) for p in written), markup=False)
+    out.print(f"recorded in the store as document {document_id}: `planner documents "
+              f"reproduce {document_id}` draws it again with the figures it has now",
+              markup=False)
     if fig.verified is False:
         err.print("error: (f) differs from the independent global-union figure by more than "
                   "1 m²; do not file these figures", markup=False)
@@ -288,3 +295,43 @@ def article7(store: StoreOpt,
             out.print("wrote " + ", ".join(str(p) for p in written), markup=False)
 
 
+
+
+documents_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                            help="Documents drawn from a store, and drawing them again.")
+app.add_typer(documents_app, name="documents")
+
+
+@documents_app.command("list")
+def documents_list(store: StoreOpt, as_json: JsonOpt = False) -> None:
+    """The documents drawn from a store: when, from which version, their figures' hash."""
+    with _errors():
+        df = open_store(store).documents()
+    if as_json:
+        print(df.to_json(orient="records", indent=2))
+        return
+    for r in df.to_dict(orient="records"):
+        out.print(f"{r['document_id']}: {r['kind']} drawn {r['drawn_at']} ({r['file_name']}), "
+                  f"figures sha256 {str(r['figures_sha256'])[:12]}…", markup=False)
+
+
+@documents_app.command("reproduce")
+def documents_reproduce(
+        document_id: Annotated[int, typer.Argument(help="The document to draw again.")],
+        store: StoreOpt,
+        out_file: Annotated[Path, typer.Option("--out", help="Where to write it (.docx, "
+                                                             ".html or .md).")]) -> None:
+    """Draw a recorded document again from the records as they stood when it was drawn."""
+    from planner.treaty.records import reproduce_request
+
+    with _errors():
+        again = reproduce_request(open_store(store), document_id)
+        written = write_document(again.draft.document, out_file)
+    out.print(("the figures are those filed" if again.same_figures else
+               "THE FIGURES DIFFER from those filed: " + ", ".join(again.changed)),
+              markup=False)
+    for line in again.changes_since or ["no import or retraction since it was drawn"]:
+        out.print(f"since then: {line}", markup=False)
+    out.print("wrote " + ", ".join(str(p) for p in written), markup=False)
+    if not again.same_figures:
+        raise typer.Exit(1)

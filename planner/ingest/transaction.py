@@ -141,7 +141,7 @@ def import_record(kind: LayerName, path: Path, digest: str, raw: gpd.GeoDataFram
         layer=kind, file_name=path.name, sha256=digest,
         crs_read=raw.crs.to_string() if raw.crs is not None else None,
         crs_given=options.crs, rows=len(features), warnings=[str(p) for p in problems],
-        imported_at=dt.datetime.now(dt.UTC).replace(microsecond=0))
+        imported_at=dt.datetime.now(dt.UTC))
 
 
 def _facts(store: Store, kind: LayerName, replaces: Retraction | None) -> StoreFacts:

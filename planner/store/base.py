@@ -263,6 +263,14 @@ class Store(Protocol):
         """Bring a store made by an older planner to today's schema; what was done."""
         ...
 
+    def record_document(self, entry: dict[str, Any]) -> int:
+        """Keep what a document was drawn from (see :data:`DOCUMENT_COLUMNS`); its id."""
+        ...
+
+    def documents(self) -> pd.DataFrame:
+        """The documents drawn from this store, oldest first (one row each)."""
+        ...
+
     def ledger_state(self) -> tuple[bool, pyproj.CRS | None]:
         """Whether the stored ledger is live, and the CRS it measures in (None: not chosen)."""
         ...
@@ -474,3 +482,8 @@ def check_retractable(import_id: int, row: Sequence[Any] | None, same_layer: str
         raise InputError(f"import {import_id} ({name}) holds {layer}; a file of {same_layer} "
                          "cannot replace it", argument="import_id")
     return ("hazards" if layer == "hazards" else "releases"), str(name)
+
+
+#: What the store keeps of each document drawn from it: enough to draw it again.
+DOCUMENT_COLUMNS = ("kind", "drawn_at", "store_version", "arguments", "figures",
+                    "figures_sha256", "file_name")

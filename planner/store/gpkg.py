@@ -47,6 +47,7 @@ from planner.layers import COLUMNS, ID_COLUMN, LayerName
 from planner.programme import Programme
 from planner.store import gpkg_history, gpkg_ledger
 from planner.store.base import (
+    DOCUMENT_COLUMNS,
     ImportRecord,
     LedgerChange,
     LedgerRows,
@@ -739,7 +740,7 @@ class GeoPackageStore:
                     (record.import_id, record.layer, record.file_name, record.sha256,
                      record.crs_read, record.crs_given, record.rows,
                      json.dumps(record.warnings),
-                     record.imported_at.isoformat(timespec="seconds")))
+                     record.imported_at.isoformat(timespec="microseconds")))
                 import_id = int(cur.lastrowid or 0)
                 if layer == "hazards" and derived is None:
                     _refuse_taken_ids(con, features["hazard_id"], record.file_name)
@@ -941,6 +942,33 @@ class GeoPackageStore:
         gpkg_ledger.replace_rows(con, change.rows, import_id, change.gone)
         if crs is None:
             gpkg_ledger.set_state(con, change.crs)
+
+    # -- documents drawn from the store ---------------------------------------------------
+    _DOCUMENTS_DDL = ("CREATE TABLE IF NOT EXISTS documents (fid INTEGER PRIMARY KEY "
+                      "AUTOINCREMENT, kind TEXT NOT NULL, drawn_at TEXT NOT NULL, "
+                      "store_version TEXT NOT NULL, arguments TEXT NOT NULL, figures TEXT NOT "
+                      "NULL, figures_sha256 TEXT NOT NULL, file_name TEXT)")
+
+    def record_document(self, entry: dict[str, Any]) -> int:
+        with self._writing() as con:
+            con.execute(self._DOCUMENTS_DDL)
+            con.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, "
+                        "identifier, description) VALUES ('documents', 'attributes', "
+                        "'documents', 'what each document was drawn from')")
+            cur = con.execute(
+                f"INSERT INTO documents ({', '.join(DOCUMENT_COLUMNS)}) VALUES "
+                f"({', '.join('?' * len(DOCUMENT_COLUMNS))})",
+                [entry[c] for c in DOCUMENT_COLUMNS])
+            return int(cur.lastrowid or 0)
+
+    def documents(self) -> pd.DataFrame:
+        with self._connect() as con:
+            if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'documents'").fetchone():
+                df = pd.read_sql_query("SELECT fid AS document_id, "
+                                       f"{', '.join(DOCUMENT_COLUMNS)} FROM documents "
+                                       "ORDER BY fid", con)
+                return df
+        return pd.DataFrame(columns=["document_id", *DOCUMENT_COLUMNS])
 
     # -- upgrades ------------------------------------------------------------------------
     def upgrade(self) -> list[str]:

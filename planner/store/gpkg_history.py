@@ -74,7 +74,7 @@ def move_out(con: sqlite3.Connection, layer: LayerName, import_id: int, crs: pyp
 
 def mark(con: sqlite3.Connection, import_id: int, by: str, reason: str) -> str:
     """Record the retraction in the import's row; returns its time (ISO, UTC)."""
-    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
     con.execute("UPDATE imports SET retracted_at = ?, retracted_by = ?, retraction_reason = ? "
                 "WHERE fid = ?", (at, by, reason, import_id))
     return at

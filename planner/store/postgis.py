@@ -35,6 +35,7 @@ from planner.layers import COLUMNS, ID_COLUMN, LayerName
 from planner.programme import Programme
 from planner.store import postgis_ledger
 from planner.store.base import (
+    DOCUMENT_COLUMNS,
     ImportRecord,
     LedgerRows,
     LedgerUpdate,
@@ -260,7 +261,7 @@ class PostGISStore:
                      "sha256": record.sha256, "crs_read": record.crs_read,
                      "crs_given": record.crs_given, "rows": record.rows,
                      "warnings": json.dumps(record.warnings),
-                     "imported_at": record.imported_at.isoformat(timespec="seconds")}
+                     "imported_at": record.imported_at.isoformat(timespec="microseconds")}
                 ).scalar_one())
                 if record.import_id is not None:   # keep the identity ahead of copied ids
                     con.execute(sa.text(
@@ -351,7 +352,7 @@ class PostGISStore:
                                   "import_id = :i FOR UPDATE"), {"i": what.import_id}).first()
         layer, name = check_retractable(what.import_id, row, same_layer)
         removed = self._move_out(con, layer, what.import_id)
-        at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
         con.execute(sa.text("UPDATE imports SET retracted_at = :a, retracted_by = :b, "
                             "retraction_reason = :r WHERE import_id = :i"),
                     {"a": at, "b": what.by, "r": what.reason, "i": what.import_id})
@@ -378,6 +379,23 @@ class PostGISStore:
                     {"i": import_id})
         con.execute(sa.text(f"DELETE FROM {layer} WHERE import_id = :i"), {"i": import_id})
         return removed
+
+    # -- documents drawn from the store ---------------------------------------------------
+    def record_document(self, entry: dict[str, Any]) -> int:
+        with self.engine.begin() as con:
+            _migrate(con, self._srid)   # a store made before documents were kept
+            return int(con.execute(sa.text(
+                f"INSERT INTO documents ({', '.join(DOCUMENT_COLUMNS)}) VALUES "
+                f"({', '.join(':' + c for c in DOCUMENT_COLUMNS)}) RETURNING document_id"),
+                {c: entry[c] for c in DOCUMENT_COLUMNS}).scalar_one())
+
+    def documents(self) -> pd.DataFrame:
+        with self.engine.connect() as con:
+            if not con.execute(sa.text("SELECT to_regclass('documents') IS NOT NULL")).scalar():
+                return pd.DataFrame(columns=["document_id", *DOCUMENT_COLUMNS])
+            return pd.read_sql_query(sa.text(
+                f"SELECT document_id, {', '.join(DOCUMENT_COLUMNS)} FROM documents ORDER BY "
+                "document_id"), con)
 
     # -- upgrades ------------------------------------------------------------------------
     def upgrade(self) -> list[str]:

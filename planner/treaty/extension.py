@@ -547,14 +547,14 @@ def draft_extension_request(store: Store, *, scenario: Scenario | None = None,
     >>> draft.figures.verified, round(draft.figures.remaining_m2)
     (True, 1352724)
     """
-    from planner.accounting import ledger_from_store, status_direct
+    from planner.accounting import ledger_with, status_direct
+    from planner.accounting.known import known_records
     from planner.treaty.forecast import forecast, release_history
 
     programme = store.programme()
-    ledger = ledger or ledger_from_store(store)
+    ledger = ledger or ledger_with(store)
     f = forecast(ledger, programme, scenario, as_of=as_of, group=group)
-    direct = (status_direct(store.read("hazards"), store.read("releases"), f.as_of,
-                            crs=ledger.crs)
+    direct = (status_direct(*known_records(store, ledger.known_on), f.as_of, crs=ledger.crs)
               if verify and len(deadline_groups(programme)) == 1 else None)
     fig = request_figures(ledger, programme, f, years=years, independent_remaining_m2=direct)
     doc = request_document(fig, f, history=release_history(ledger, f.as_of))

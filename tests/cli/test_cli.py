@@ -313,3 +313,31 @@ def test_resurvey_history_and_upgrade_from_the_command_line(tmp_path: Path) -> N
     assert code == 1 and "no hazard 'NOPE'" in text
     code, text = run("upgrade", store)
     assert code == 0 and "up to date" in text      # a new store has today's schema
+
+
+def test_a_filed_request_is_drawn_again_with_its_figures_after_a_correction(
+        tmp_path: Path) -> None:
+    store = str(tmp_path / "demo.gpkg")
+    assert run("demo", "--store", store)[0] == 0
+    code, text = run("extension-request", "--store", store, "--as-of", "2024-12-31", "--out",
+                     str(tmp_path / "filed.md"), "--draws", "300")
+    assert code == 0 and "recorded in the store as document 1" in text
+    filed = (tmp_path / "filed.md").read_text()
+    # a later correction changes today's figures ...
+    assert run("imports", "retract", "4", "--store", store, "--reason", "duplicated")[0] == 0
+    code, text = run("extension-request", "--store", store, "--as-of", "2024-12-31", "--out",
+                     str(tmp_path / "now.md"), "--draws", "300")
+    assert code == 0 and (tmp_path / "now.md").read_text() != filed
+    # ... and the filed request is drawn again exactly, with the change listed
+    code, text = run("documents", "reproduce", "1", "--store", store, "--out",
+                     str(tmp_path / "again.md"))
+    assert code == 0 and "the figures are those filed" in text, text
+    assert "retracted" in text and "duplicated" in text
+    def body(text: str) -> list[str]:   # without the drawing date and the chart's file name
+        return [ln for ln in text.splitlines() if "2026" not in ln and "_burndown.png" not in ln]
+    assert body((tmp_path / "again.md").read_text()) == body(filed)
+    code, text = run("documents", "list", "--store", store, "--json")
+    assert [d["document_id"] for d in json.loads(text)] == [1, 2]
+    code, text = run("documents", "reproduce", "9", "--store", store, "--out",
+                     str(tmp_path / "x.md"))
+    assert code == 1 and "no document 9" in text

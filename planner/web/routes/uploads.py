@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from planner.errors import InputError, TooLargeError
@@ -169,6 +170,8 @@ class RetractIn(BaseModel):
 
 
 @router.post("/api/imports/{import_id}/retract")
-def retract(state: State, user: Admin, import_id: int, body: RetractIn) -> dict[str, Any]:
+def retract(state: State, user: Admin,
+            import_id: Annotated[int, PathParam(ge=1, le=2**62)], body: RetractIn
+            ) -> dict[str, Any]:
     """Take an import out of every figure from now on (admins); nothing is deleted."""
     return retract_import(state.store, import_id, reason=body.reason, by=user.name)
