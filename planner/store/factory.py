@@ -65,6 +65,7 @@ def create_store(location: str | Path, programme: Programme) -> Store:
         con.executemany("INSERT INTO programme (key, value) VALUES (?, ?)",
                         [(k, json.dumps(v)) for k, v in settings.items()])
         gpkg_history.ensure_schema(con, srs_id)   # the archive layers of retractions
+        gpkg_history.ensure_versions_view(con, srs_id)
         # a new store's ledger is live from the start: every import keeps it up to date
         con.execute("INSERT INTO programme (key, value) VALUES ('ledger', ?)",
                     (ledger_meta(None),))

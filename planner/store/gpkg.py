@@ -987,6 +987,8 @@ class GeoPackageStore:
             if _unique_hazard_ids(con):
                 _rebuild_hazards_table(con)
                 done.append("hazards: a hazard can now have several versions (re-surveys)")
+            if gpkg_history.ensure_versions_view(con, self._srs_id):
+                done.append("hazard_versions: a layer of every version of every hazard")
         return done
 
     # -- the stored ledger ---------------------------------------------------------------

@@ -78,3 +78,25 @@ def mark(con: sqlite3.Connection, import_id: int, by: str, reason: str) -> str:
     con.execute("UPDATE imports SET retracted_at = ?, retracted_by = ?, retraction_reason = ? "
                 "WHERE fid = ?", (at, by, reason, import_id))
     return at
+
+
+#: Every version of every hazard, numbered: a layer QGIS shows (a view on ``hazards``).
+VERSIONS_VIEW = (
+    "CREATE VIEW IF NOT EXISTS hazard_versions AS SELECT fid, geom, hazard_id, "
+    "row_number() OVER (PARTITION BY hazard_id ORDER BY recorded_on, fid) AS version, "
+    "count(*) OVER (PARTITION BY hazard_id) AS versions, status, recorded_on, "
+    "found_after_eif, region, munition_type, source_file, import_id FROM hazards")
+
+
+def ensure_versions_view(con: sqlite3.Connection, srs_id: int) -> bool:
+    """Create the ``hazard_versions`` view and register it as a layer; False if it existed."""
+    if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'hazard_versions'").fetchone():
+        return False
+    con.execute(VERSIONS_VIEW)
+    con.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, "
+                "description, srs_id) VALUES ('hazard_versions', 'features', "
+                "'hazard_versions', 'every version of every hazard (re-surveys), numbered', ?)",
+                (srs_id,))
+    con.execute("INSERT OR IGNORE INTO gpkg_geometry_columns VALUES ('hazard_versions', 'geom',"
+                " 'MULTIPOLYGON', ?, 0, 0)", (srs_id,))
+    return True

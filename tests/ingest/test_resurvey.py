@@ -89,3 +89,25 @@ def test_a_resurvey_is_refused_whole_with_every_reason(
     again = _file(tmp_path, "again.geojson", "SHA", box(X, Y, X + 5, Y + 5))
     with pytest.raises(ValidationError, match="already in the store"):
         ingest(store, "hazards", again)
+
+
+def test_qgis_sees_every_version_numbered_in_a_layer(
+        any_store: Callable[..., Store], tmp_path: Path) -> None:
+    store = any_store()
+    ingest(store, "hazards", _file(tmp_path, "sha.geojson", "SHA", box(X, Y, X + 1000, Y + 1000)))
+    ingest_resurvey(store, _file(tmp_path, "ts.geojson", "CHA", box(X, Y, X + 400, Y + 1000)),
+                    surveyed_on=D(2016, 6, 1), method="reduced")
+    if str(store.location).endswith(".gpkg"):
+        view = gpd.read_file(store.location, layer="hazard_versions", engine="pyogrio")
+    else:
+        import sqlalchemy as sa
+
+        view = gpd.read_postgis(sa.text("SELECT * FROM hazard_versions"),
+                                sa.create_engine(store.location.replace(
+                                    "postgresql://", "postgresql+psycopg://")), geom_col="geom")
+    # (a view's computed columns reach GDAL as text: compared as numbers)
+    view = view.assign(version=view["version"].astype(int),
+                       versions=view["versions"].astype(int)).sort_values("version")
+    assert list(view["version"]) == [1, 2] and list(view["versions"]) == [2, 2]
+    assert list(view["status"]) == ["SHA", "CHA"]
+    assert view.geometry.area.tolist() == pytest.approx([1_000_000, 400_000], rel=1e-3)
