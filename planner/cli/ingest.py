@@ -32,7 +32,7 @@ def _ingest(kind: LayerName, file: Path, store: str, crs: str | None, layer: str
             recorded_on: str | None, released_on: str | None, buffer_m: float | None,
             max_edge_m: float, as_json: bool, report: Path | None,
             encoding: str | None = None, set_aside: Path | None = None,
-            replaces: Retraction | None = None) -> None:
+            replaces: Retraction | None = None, skip_invalid: bool = False) -> None:
     if set_aside is not None and set_aside.suffix.lower() not in _SET_ASIDE_DRIVERS:
         err.print(f"error: --set-aside {set_aside}: name a .gpkg or .geojson file",
                   markup=False)
@@ -49,7 +49,7 @@ def _ingest(kind: LayerName, file: Path, store: str, crs: str | None, layer: str
                             method=method, recorded_on=_date(recorded_on, "--recorded-on"),
                             released_on=_date(released_on, "--released-on"),
                             buffer_m=buffer_m, max_edge_m=max_edge_m, encoding=encoding,
-                            set_aside=set_aside is not None)
+                            set_aside=set_aside is not None or skip_invalid)
     with _errors(report):
         st = open_store(store)
         with err.status(f"importing {file.name} …", spinner="dots") if not as_json \
@@ -59,6 +59,10 @@ def _ingest(kind: LayerName, file: Path, store: str, crs: str | None, layer: str
         _write_report(report, result.problems)
     if set_aside is not None and result.set_aside is not None:
         _write_set_aside(result.set_aside, set_aside)
+    if result.set_aside is not None and len(result.set_aside):
+        err.print(f"{len(result.set_aside)} feature(s) kept, with their problems, in the "
+                  "store's rejected layer (import "
+                  f"{result.import_id}): fix them there and import them again", markup=False)
     if as_json:
         print(json.dumps({"import_id": result.import_id, "layer": kind, "file": file.name,
                           "rows": len(result.features), "sha256": result.record.sha256,
@@ -114,7 +118,12 @@ _REPORT = Annotated[Path | None, typer.Option(help="Write every problem found to
 
 _SET_ASIDE = Annotated[Path | None, typer.Option(
     help="Import the features without errors and write the others, with their problems, to "
-         "this .gpkg or .geojson to fix (default: refuse the whole file).")]
+         "this .gpkg or .geojson to fix, besides the store's rejected layer (default: refuse "
+         "the whole file).")]
+_SKIP = Annotated[bool, typer.Option(
+    "--skip-invalid", help="Import the features without errors and keep the others, with "
+                           "their problems, in the store's rejected layer to fix in QGIS "
+                           "(default: refuse the whole file).")]
 _ENCODING = Annotated[str | None, typer.Option(
     help="Text encoding of a shapefile's attributes without .cpg, or of a CSV (e.g. cp1252, "
          "cp1251, UTF-8); detected and reported when not given.")]
@@ -130,10 +139,12 @@ def ingest_hazards(file: _FILE, store: StoreOpt, crs: _CRS = None, layer: _LAYER
                        help="Date recorded, YYYY-MM-DD, for all rows.")] = None,
                    buffer_m: _BUFFER = None, max_edge_m: _EDGE = 5000.0,
                    as_json: JsonOpt = False, report: _REPORT = None,
-                   encoding: _ENCODING = None, set_aside: _SET_ASIDE = None) -> None:
+                   encoding: _ENCODING = None, set_aside: _SET_ASIDE = None,
+                   skip_invalid: _SKIP = False) -> None:
     """Import hazard polygons (SHA/CHA). All features or none."""
     _ingest("hazards", file, store, crs, layer, mapping, status, None, recorded_on, None,
-            buffer_m, max_edge_m, as_json, report, encoding, set_aside)
+            buffer_m, max_edge_m, as_json, report, encoding, set_aside,
+            skip_invalid=skip_invalid)
 
 
 @ingest_app.command("releases")
@@ -145,10 +156,12 @@ def ingest_releases(file: _FILE, store: StoreOpt, crs: _CRS = None, layer: _LAYE
                         help="Date released, YYYY-MM-DD, for all rows.")] = None,
                     buffer_m: _BUFFER = None, max_edge_m: _EDGE = 5000.0,
                     as_json: JsonOpt = False, report: _REPORT = None,
-                    encoding: _ENCODING = None, set_aside: _SET_ASIDE = None) -> None:
+                    encoding: _ENCODING = None, set_aside: _SET_ASIDE = None,
+                    skip_invalid: _SKIP = False) -> None:
     """Import land-release polygons (cancelled / reduced / cleared). All or none."""
     _ingest("releases", file, store, crs, layer, mapping, None, method, None, released_on,
-            buffer_m, max_edge_m, as_json, report, encoding, set_aside)
+            buffer_m, max_edge_m, as_json, report, encoding, set_aside,
+            skip_invalid=skip_invalid)
 
 
 @ingest_app.command("resurvey")

@@ -90,8 +90,9 @@ def _fail(exc: PlannerError, report: Path | None = None) -> None:
                 err.print(f"  {p.severity}: {p}{_hint(p.argument)}", markup=False,
                           highlight=False)
         if errors and all(p.feature != "file" for p in errors):
-            err.print("the other features are fine: --set-aside FILE.gpkg imports them and "
-                      "writes these, with their problems, to fix", markup=False)
+            err.print("the other features are fine: --skip-invalid imports them and keeps "
+                      "these, with their problems, in the store's rejected layer to fix in "
+                      "QGIS (--set-aside FILE.gpkg also writes them to a file)", markup=False)
         if report is not None:
             _write_report(report, exc.problems)
             err.print(f"all problems written to {report}", markup=False)

@@ -101,7 +101,8 @@ def prepare(raw: gpd.GeoDataFrame, kind: LayerName, programme: Programme, *, sou
                                 geometry=gpd.GeoSeries(multi, crs=programme.crs),
                                 crs=programme.crs)
     if not keep.all():
-        features.attrs["set_aside"] = _set_aside_frame(raw, ~keep, labels, problems)
+        features.attrs["set_aside"] = _set_aside_frame(raw, ~keep, labels, problems).set_crs(
+            crs, allow_override=True)
     return features, problems
 
 

@@ -95,7 +95,8 @@ def ingest(store: Store, kind: LayerName, path: str | Path,
         raise
     record = import_record(kind, path, digest, raw, options, features, problems)
     try:
-        import_id = store.add(kind, features, record, update=ledger_update, replaces=replaces)
+        import_id = store.add(kind, features, record, update=ledger_update, replaces=replaces,
+                              rejected=features.attrs.get("set_aside"))
     except InputError as exc:   # ids taken by an import that landed while this one was read
         _raise_if_landed_meanwhile(store, digest, kind, path.name, exc)
         raise

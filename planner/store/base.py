@@ -223,13 +223,16 @@ class Store(Protocol):
 
     def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord,
             update: LedgerUpdate | None = None, replaces: Retraction | None = None,
-            derived: gpd.GeoDataFrame | None = None) -> int:
+            derived: gpd.GeoDataFrame | None = None,
+            rejected: gpd.GeoDataFrame | None = None) -> int:
         """Add the features of one file and its import record, all or nothing.
 
-        New hazards may not take an id in use. With ``derived`` (releases, possibly none)
-        the hazards are later versions of hazards in the store (a re-survey): their ids
-        repeat, and the releases (the land the re-survey dropped) land in the same
-        transaction under the same import.
+        With ``rejected`` (features set aside by the checks, as read, with
+        ``planner_problems``), those are kept in the store's ``rejected`` layer under the same
+        import, to be fixed in QGIS. New hazards may not take an id in use. With ``derived``
+        (releases, possibly none) the hazards are later versions of hazards in the store (a
+        re-survey): their ids repeat, and the releases (the land the re-survey dropped) land
+        in the same transaction under the same import.
 
         With ``replaces``, that import is retracted in the same transaction (as by
         :meth:`retract`), so a corrected file takes its place at once or not at all.
@@ -487,3 +490,25 @@ def check_retractable(import_id: int, row: Sequence[Any] | None, same_layer: str
 #: What the store keeps of each document drawn from it: enough to draw it again.
 DOCUMENT_COLUMNS = ("kind", "drawn_at", "store_version", "arguments", "figures",
                     "figures_sha256", "file_name")
+
+
+def rejected_rows(layer: str, frame: gpd.GeoDataFrame, crs: pyproj.CRS, import_id: int
+                  ) -> list[tuple[Any, ...]]:
+    """Rows of the ``rejected`` layer: (WKB or None, layer, import, row, problems, attributes).
+
+    Geometries are reprojected to the store CRS when they can be; the attributes are kept as
+    JSON text, as read, so nothing of the feature is lost.
+    """
+    geoms = frame.geometry
+    if frame.crs is not None and not pyproj.CRS(frame.crs).equals(crs):
+        geoms = geoms.to_crs(crs)
+    attrs = frame.drop(columns=[frame.geometry.name, "planner_problems", "planner_row"],
+                       errors="ignore")
+    out = []
+    for i, g in enumerate(geoms):
+        record = {str(k): (None if v is None or (not isinstance(v, str) and pd.isna(v))
+                           else str(v)) for k, v in attrs.iloc[i].items()}
+        out.append((None if g is None else shapely.to_wkb(g, flavor="iso"), layer, import_id,
+                    int(frame["planner_row"].iloc[i]), str(frame["planner_problems"].iloc[i]),
+                    json.dumps(record, ensure_ascii=False)))
+    return out

@@ -58,6 +58,7 @@ from planner.store.base import (
     attribute_frame,
     check_retractable,
     frame_from_rows,
+    rejected_rows,
     sql_rows,
 )
 
@@ -701,7 +702,8 @@ class GeoPackageStore:
     # -- writing -------------------------------------------------------------------------
     def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord,
             update: LedgerUpdate | None = None, replaces: Retraction | None = None,
-            derived: gpd.GeoDataFrame | None = None) -> int:
+            derived: gpd.GeoDataFrame | None = None,
+            rejected: gpd.GeoDataFrame | None = None) -> int:
         """Add one file's features and its import record in one short transaction.
 
         Every value (GeoPackage blobs, boxes, attribute rows) is prepared before the write
@@ -747,6 +749,14 @@ class GeoPackageStore:
                 self._write_layer(con, layer, main, import_id, update, pre)
                 if extra is not None:
                     self._write_layer(con, "releases", extra, import_id, update, None)
+                if rejected is not None and len(rejected):
+                    gpkg_history.ensure_rejected(con, self._srs_id)
+                    con.executemany(
+                        "INSERT INTO rejected (geom, layer, import_id, row_in_file, problems, "
+                        "attributes) VALUES (?, ?, ?, ?, ?, ?)",
+                        [(None if w is None else _gpkg_blob(shapely.from_wkb(w), w,
+                                                            self._srs_id), *rest)
+                         for w, *rest in rejected_rows(layer, rejected, self._crs, import_id)])
         except sqlite3.IntegrityError as exc:
             if "imports.sha256" in str(exc):
                 raise DuplicateImportError(

@@ -100,3 +100,15 @@ def ensure_versions_view(con: sqlite3.Connection, srs_id: int) -> bool:
     con.execute("INSERT OR IGNORE INTO gpkg_geometry_columns VALUES ('hazard_versions', 'geom',"
                 " 'MULTIPOLYGON', ?, 0, 0)", (srs_id,))
     return True
+
+
+def ensure_rejected(con: sqlite3.Connection, srs_id: int) -> None:
+    """The ``rejected`` layer: features an import set aside, as read, to fix in QGIS."""
+    con.execute("CREATE TABLE IF NOT EXISTS rejected (fid INTEGER PRIMARY KEY AUTOINCREMENT, "
+                "geom GEOMETRY, layer TEXT NOT NULL, import_id INTEGER NOT NULL, "
+                "row_in_file INTEGER NOT NULL, problems TEXT NOT NULL, attributes TEXT NOT NULL)")
+    con.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, "
+                "description, srs_id) VALUES ('rejected', 'features', 'rejected', "
+                "'features set aside on import, with their problems, to fix', ?)", (srs_id,))
+    con.execute("INSERT OR IGNORE INTO gpkg_geometry_columns VALUES ('rejected', 'geom', "
+                "'GEOMETRY', ?, 0, 0)", (srs_id,))

@@ -46,6 +46,7 @@ from planner.store.base import (
     attribute_frame,
     check_retractable,
     frame_from_rows,
+    rejected_rows,
     sql_rows,
 )
 
@@ -238,7 +239,8 @@ class PostGISStore:
     # -- writing -------------------------------------------------------------------------
     def add(self, layer: LayerName, features: gpd.GeoDataFrame, record: ImportRecord,
             update: LedgerUpdate | None = None, replaces: Retraction | None = None,
-            derived: gpd.GeoDataFrame | None = None) -> int:
+            derived: gpd.GeoDataFrame | None = None,
+            rejected: gpd.GeoDataFrame | None = None) -> int:
         for frame in (features, derived):
             if frame is not None and (frame.crs is None
                                       or not pyproj.CRS(frame.crs).equals(self._crs)):
@@ -284,6 +286,15 @@ class PostGISStore:
                 if derived is not None and len(derived):
                     self._copy_layer(con, "releases", derived, import_id)
                     self._update_ledger(con, "releases", import_id, update)
+                if rejected is not None and len(rejected):
+                    _migrate(con, self._srid)
+                    con.execute(sa.text(
+                        "INSERT INTO rejected (geom, layer, import_id, row_in_file, problems, "
+                        "attributes) VALUES (ST_SetSRID(ST_GeomFromWKB(:g), :srid), :l, :i, "
+                        ":r, :p, :a)"),
+                        [{"g": w, "srid": self._srid, "l": lay, "i": i, "r": r, "p": pr,
+                          "a": a} for w, lay, i, r, pr, a in rejected_rows(
+                            layer, rejected, self._crs, import_id)])
         except (sa.exc.IntegrityError, psycopg.errors.IntegrityError) as exc:
             # the COPY runs on the driver's cursor, whose errors SQLAlchemy does not wrap
             orig = getattr(exc, "orig", exc)

@@ -440,3 +440,20 @@ def test_the_cli_sets_aside_into_a_file_to_fix(tmp_path: Path,
     assert "imported 3 hazards" in res.output and "1 feature(s) set aside" in res.output
     back = pyogrio.read_dataframe(aside)
     assert back["hazard_id"].tolist() == ["S-1"] and "degenerate" in back["planner_problems"][0]
+
+
+def test_the_cli_skips_invalid_features_into_the_stores_rejected_layer(
+        tmp_path: Path, make_store: Callable[..., Store]) -> None:
+    make_store(crs="EPSG:32648")
+    store = str(tmp_path / "test.gpkg")
+    p = _with_sliver(tmp_path)
+    res = CliRunner().invoke(app, ["ingest", "hazards", str(p), "--store", store])
+    assert res.exit_code == 1 and "--skip-invalid" in res.output
+    res = CliRunner().invoke(app, ["ingest", "hazards", str(p), "--store", store,
+                                   "--skip-invalid", "--report", str(tmp_path / "r.csv")])
+    assert res.exit_code == 0, res.output
+    assert "imported 3 hazards" in res.output and "rejected layer" in res.output
+    kept = pyogrio.read_dataframe(store, layer="rejected")
+    assert len(kept) == 1 and "degenerate" in kept["problems"][0]
+    assert '"hazard_id": "S-1"' in kept["attributes"][0]
+    assert "degenerate" in (tmp_path / "r.csv").read_text()

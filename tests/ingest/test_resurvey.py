@@ -111,3 +111,54 @@ def test_qgis_sees_every_version_numbered_in_a_layer(
     assert list(view["version"]) == [1, 2] and list(view["versions"]) == [2, 2]
     assert list(view["status"]) == ["SHA", "CHA"]
     assert view.geometry.area.tolist() == pytest.approx([1_000_000, 400_000], rel=1e-3)
+
+
+def test_skip_invalid_keeps_exactly_the_slivers_in_the_rejected_layer(
+        any_store: Callable[..., Store], tmp_path: Path) -> None:
+    """2,000 squares, 4 zero-area slivers, 3 bow-ties: the slivers are set aside in the
+    store's rejected layer, the bow-ties repaired, and the figures are those of the file
+    with the slivers removed by hand."""
+    from shapely import Polygon
+
+    from planner.ingest import IngestOptions
+
+    squares = [box(X + 60 * (i % 50), Y + 60 * (i // 50), X + 60 * (i % 50) + 50,
+                   Y + 60 * (i // 50) + 50) for i in range(2000)]
+    slivers = [Polygon([(X - 500 - 10 * k, Y), (X - 400 - 10 * k, Y), (X - 450 - 10 * k, Y)])
+               for k in range(4)]
+    bowties = [Polygon([(X - 300, Y + 100 * k), (X - 200, Y + 100 * k + 50),
+                        (X - 200, Y + 100 * k), (X - 300, Y + 100 * k + 50)]) for k in range(3)]
+    geoms = squares[:1000] + slivers + squares[1000:] + bowties
+    frame = gpd.GeoDataFrame({"hazard_id": [f"N{i:05d}" for i in range(len(geoms))],
+                              "status": ["SHA"] * len(geoms),
+                              "recorded_on": ["2010-01-01"] * len(geoms)},
+                             geometry=geoms, crs=3035)
+    national = tmp_path / "national.gpkg"
+    frame.to_file(national, engine="pyogrio")
+    store = any_store()
+    with pytest.raises(ValidationError, match="degenerate"):
+        ingest(store, "hazards", national)     # the default stays all or nothing
+    result = ingest(store, "hazards", national, IngestOptions(set_aside=True))
+    assert result.set_aside is not None
+    assert sorted(result.set_aside["hazard_id"]) == [f"N{i:05d}" for i in range(1000, 1004)]
+    repaired = {p.feature for p in result.problems if p.severity == "repaired"}
+    assert len(repaired) == 3 and all("N0200" in f for f in repaired)
+    if str(store.location).endswith(".gpkg"):
+        kept = gpd.read_file(store.location, layer="rejected", engine="pyogrio")
+    else:
+        import sqlalchemy as sa
+
+        kept = gpd.read_postgis(sa.text("SELECT * FROM rejected"), sa.create_engine(
+            store.location.replace("postgresql://", "postgresql+psycopg://")), geom_col="geom")
+    assert len(kept) == 4 and set(kept["import_id"]) == {result.import_id}
+    assert all("degenerate" in p for p in kept["problems"])
+    assert all('"hazard_id": "N0100' in a for a in kept["attributes"])
+    # the same figures as the file with the slivers removed by hand
+    by_hand = tmp_path / "by_hand.gpkg"
+    frame.drop(index=range(1000, 1004)).to_file(by_hand, engine="pyogrio")
+    other = any_store(name="other.gpkg")
+    ingest(other, "hazards", by_hand)
+    at = D(2012, 1, 1)
+    a, b = ledger_with(store).status(at), ledger_with(other).status(at)
+    assert a.hazard_count == b.hazard_count == 2003
+    assert abs(a.remaining_m2 - b.remaining_m2) <= 1e-3
