@@ -13,7 +13,18 @@ import typer
 from rich.table import Table
 
 from planner.accounting import Ledger
-from planner.cli.shared import JsonOpt, StoreOpt, _date, _errors, _ledger, app, check_text, err, out
+from planner.cli.shared import (
+    JsonOpt,
+    KnownOnOpt,
+    StoreOpt,
+    _date,
+    _errors,
+    _ledger,
+    app,
+    check_text,
+    err,
+    out,
+)
 from planner.documents.model import write_document
 from planner.errors import InputError
 from planner.io.cells import write_csv
@@ -154,10 +165,11 @@ Name = Annotated[str | None, typer.Option(help="Scenario name shown on reports."
 
 
 def _forecast(store: str, scenario: Scenario, as_of: str | None, group: str | None,
-              quiet: bool) -> tuple[Programme, Ledger, Forecast]:
+              quiet: bool, as_known_on: str | None = None
+              ) -> tuple[Programme, Ledger, Forecast]:
     st = open_store(store)
     programme = st.programme()
-    ledger = _ledger(st, not quiet)
+    ledger = _ledger(st, not quiet, as_known_on=as_known_on)
     f = forecast(ledger, programme, scenario, as_of=_date(as_of, "--as-of"), group=group)
     return programme, ledger, f
 
@@ -206,7 +218,7 @@ def forecast_cmd(store: StoreOpt, as_of: AsOf = None, freq: Freq = "year",
                  name: Name = None,
                  chart: Annotated[Path | None, typer.Option(
                      help="Write the burn-down with the forecast fan as a PNG.")] = None,
-                 as_json: JsonOpt = False) -> None:
+                 as_json: JsonOpt = False, as_known_on: KnownOnOpt = None) -> None:
     """When will the programme finish? P10/P50/P90, probability by the deadline, years needed."""
     from planner.treaty.charts import burndown_png
     from planner.treaty.forecast import release_history
@@ -214,7 +226,7 @@ def forecast_cmd(store: StoreOpt, as_of: AsOf = None, freq: Freq = "year",
     with _errors():
         scenario = _scenario(freq, window_years, half_life_years, capacity, capacity_cv,
                              discovery_m2_per_year, draws, seed, basis, name)
-        programme, ledger, f = _forecast(store, scenario, as_of, group, as_json)
+        programme, ledger, f = _forecast(store, scenario, as_of, group, as_json, as_known_on)
         if chart is not None:
             chart.write_bytes(burndown_png(
                 release_history(ledger, f.as_of), f, deadlines=[("deadline", f.deadline)],
@@ -240,7 +252,8 @@ def extension_request(store: StoreOpt,
                       half_life_years: HalfLife = None, capacity: Capacity = None,
                       capacity_cv: CapacityCV = 0.0, discovery_m2_per_year: Discovery = None,
                       draws: Draws = 10_000, seed: Seed = 20111, group: Group = None,
-                      basis: Basis = "P50", name: Name = None) -> None:
+                      basis: Basis = "P50", name: Name = None,
+                      as_known_on: KnownOnOpt = None) -> None:
     """Draft the Article 4(6) extension request: (a), (c)-(f), work plan, burn-down."""
     with _errors():
         st = open_store(store)
@@ -249,7 +262,7 @@ def extension_request(store: StoreOpt,
         when = _date(as_of, "--as-of")
         draft = draft_extension_request(st, scenario=scenario, as_of=when,
                                         group=group, years=years, verify=verify,
-                                        ledger=_ledger(st, True))
+                                        ledger=_ledger(st, True, as_known_on=as_known_on))
         written = write_document(draft.document, out_file)
         document_id = record_request(st, draft, scenario=scenario, as_of=when, group=group,
                                      years=years, file_name=out_file.name)
@@ -278,14 +291,15 @@ def article7(store: StoreOpt,
                  "--out", help="article7.docx, .html or .md (default: Markdown on screen).")]
              = None,
              csv: Annotated[Path | None, typer.Option(
-                 help="Also write every remaining hazard with its location as CSV.")] = None
-             ) -> None:
+                 help="Also write every remaining hazard with its location as CSV.")] = None,
+             as_known_on: KnownOnOpt = None) -> None:
     """Article 7(1)(h)/(i) for a calendar year: contaminated areas and areas released."""
     from planner.documents.model import to_markdown
 
     with _errors():
         st = open_store(store)
-        fig, doc = article7_report(st, year, ledger=_ledger(st, out_file is not None))
+        fig, doc = article7_report(st, year, ledger=_ledger(st, out_file is not None,
+                                                             as_known_on=as_known_on))
         if csv is not None:
             write_csv(fig.hazards, csv, float_format="%.6f")
         if out_file is None:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from planner.accounting import Ledger, Status
+from planner.accounting.known import known_records
 from planner.documents.model import Blank, Document, Heading, Paragraph, Table
 from planner.layers import METHODS
 from planner.programme import Programme
@@ -151,5 +152,5 @@ def article7_report(store: Store, year: int, *, ledger: Ledger | None = None
     from planner.accounting import ledger_from_store
 
     ledger = ledger or ledger_from_store(store)
-    fig = article7_figures(ledger, year, store.read("hazards"))
+    fig = article7_figures(ledger, year, known_records(store, ledger.known_on)[0])
     return fig, article7_document(fig, store.programme())

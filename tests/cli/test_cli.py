@@ -341,3 +341,18 @@ def test_a_filed_request_is_drawn_again_with_its_figures_after_a_correction(
     code, text = run("documents", "reproduce", "9", "--store", store, "--out",
                      str(tmp_path / "x.md"))
     assert code == 1 and "no document 9" in text
+
+
+def test_treaty_commands_draw_from_the_records_as_known_on_a_date(tmp_path: Path) -> None:
+    store = str(tmp_path / "demo.gpkg")
+    assert run("demo", "--store", store)[0] == 0
+    code, text = run("article7", "--store", store, "--year", "2024", "--as-known-on",
+                     "2000-01-01")
+    assert code == 0 and "H-" not in text
+    code, text = run("forecast", "--store", store, "--json", "--as-known-on", "2000-01-01",
+                     "--draws", "200")
+    assert code == 0 and json.loads(text)["remaining_m2"] == 0
+    today = __import__("datetime").date.today().isoformat()
+    code, text = run("forecast", "--store", store, "--json", "--as-known-on", today,
+                     "--draws", "200", "--as-of", "2024-12-31")
+    assert code == 0 and round(json.loads(text)["remaining_m2"]) == 1352724
