@@ -39,6 +39,7 @@ from typing import Any
 from planner.errors import PlannerError, Problem, StoreBusyError, TooLargeError, ValidationError
 from planner.ingest import IngestOptions
 from planner.layers import LayerName
+from planner.store import Retraction
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class UploadJob:
     path: str
     options: IngestOptions
     folder: str
+    #: an import this file corrects, retracted in the same transaction
+    replaces: Retraction | None = None
 
 
 @dataclass(frozen=True)
@@ -215,7 +218,7 @@ def _worker_main(conn: Connection, store_location: str) -> None:
         try:
             if store is None:
                 store = open_store(store_location)
-            result = ingest(store, job.layer, job.path, job.options)
+            result = ingest(store, job.layer, job.path, job.options, replaces=job.replaces)
             reply: tuple[str, Any] = ("ok", UploadOutcome(
                 result.import_id, result.record.layer, result.record.sha256,
                 result.record.rows, list(result.problems)))

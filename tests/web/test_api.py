@@ -624,3 +624,31 @@ def test_an_admin_retracts_an_import_and_figures_as_known_on_keep_it(
         listed = c.get("/api/imports", headers={"Authorization": f"Bearer {admin}"}).json()
         assert [i["retraction_reason"] for i in listed if i["import_id"] == 4] == [
             "NTS <b>duplicated</b>"]
+
+
+def test_an_admin_replaces_an_import_with_a_corrected_file(demo_store: Store,
+                                                           tmp_path: Path) -> None:
+    path = tmp_path / "replace.gpkg"
+    shutil.copy(demo_store.location, path)  # type: ignore[attr-defined]
+    st = open_store(path)
+    admin, editor = add_user(st, "boss", "admin"), add_user(st, "ed", "editor")
+    baseline = st.read("hazards", import_id=1)
+    fixed = baseline.iloc[1:][["hazard_id", "status", "recorded_on", "region", "geometry"]]
+    fixed = fixed.assign(recorded_on=fixed["recorded_on"].dt.strftime("%Y-%m-%d")).to_crs(4326)
+    body = fixed.to_json().encode()
+    with TestClient(create_app(Settings(store=str(path)))) as c:
+        before = c.get("/api/status?at=2024-12-31").json()
+        r = c.post("/api/imports/1/replace", headers={"Authorization": f"Bearer {editor}"},
+                   files={"file": ("fixed.geojson", body)}, data={"reason": "twice"})
+        assert r.status_code == 403
+        r = c.post("/api/imports/1/replace", headers={"Authorization": f"Bearer {admin}"},
+                   files={"file": ("fixed.geojson", body)}, data={"reason": "surveyed twice"})
+        assert r.status_code == 201, r.text
+        assert r.json()["rows"] == len(baseline) - 1
+        after = c.get("/api/status?at=2024-12-31").json()
+        assert after["hazard_count"] == before["hazard_count"] - 1
+        missing = c.post("/api/imports/99/replace", headers={"Authorization": f"Bearer {admin}"},
+                         files={"file": ("f.geojson", body)}, data={"reason": "x"})
+        assert missing.status_code == 404
+    row = open_store(path).imports().set_index("import_id").loc[1]
+    assert row["retracted_by"] == "boss" and row["retraction_reason"] == "surveyed twice"

@@ -16,9 +16,10 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
-from planner.errors import InputError, TooLargeError
+from planner.errors import InputError, NotFoundError, TooLargeError
 from planner.ingest import IngestOptions, parse_date, retract_import
 from planner.layers import LayerName
+from planner.store import Retraction
 from planner.web.auth import Admin, Editor, Viewer
 from planner.web.middleware import too_large
 from planner.web.params import Crs
@@ -48,8 +49,8 @@ class ImportOut(BaseModel):
 
 
 async def ingest_upload(state: ServiceState, layer: LayerName, upload: UploadFile,
-                        crs: str | None, defaults: dict[str, Any]
-                        ) -> tuple[UploadOutcome, str]:
+                        crs: str | None, defaults: dict[str, Any],
+                        replaces: Retraction | None = None) -> tuple[UploadOutcome, str]:
     """Spool the upload to its own folder and import it in a worker, under the time limit.
 
     The folder is removed when the job ends, by whichever side finishes last.
@@ -80,7 +81,7 @@ async def ingest_upload(state: ServiceState, layer: LayerName, upload: UploadFil
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    job = UploadJob(layer, str(path), options, str(folder))
+    job = UploadJob(layer, str(path), options, str(folder), replaces)
     cancelled = threading.Event()
 
     def work() -> UploadOutcome:
@@ -175,3 +176,21 @@ def retract(state: State, user: Admin,
             ) -> dict[str, Any]:
     """Take an import out of every figure from now on (admins); nothing is deleted."""
     return retract_import(state.store, import_id, reason=body.reason, by=user.name)
+
+
+@router.post("/api/imports/{import_id}/replace", status_code=201, response_model=ImportOut)
+async def replace(state: State, user: Admin,
+                  import_id: Annotated[int, PathParam(ge=1, le=2**62)],
+                  file: Annotated[UploadFile, File()],
+                  reason: Annotated[str, Form(min_length=1, max_length=2000)],
+                  crs: Crs = None) -> ImportOut:
+    """Retract an import and import its corrected file in one transaction (admins)."""
+    found = state.store.imports()
+    match = found[found["import_id"] == import_id]
+    if not len(match):
+        raise NotFoundError(f"there is no import {import_id} in this store",
+                            argument="import_id")
+    layer: LayerName = "hazards" if match["layer"].iloc[0] == "hazards" else "releases"
+    result, name = await ingest_upload(state, layer, file, crs, {},
+                                       Retraction(import_id, reason, user.name))
+    return import_out(result, name)
