@@ -19,8 +19,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from planner.errors import InputError, PlannerError
 from planner.layers import METHODS
@@ -90,6 +88,9 @@ def components(*layers: np.ndarray) -> list[np.ndarray]:
     a, b = a[keep], b[keep]
     touching = _threaded(shapely.touches, geoms[a], geoms[b]) if len(a) else np.zeros(0, bool)
     a, b = a[~touching], b[~touching]
+    from scipy.sparse import coo_matrix  # here: importing scipy costs every command 0.1 s
+    from scipy.sparse.csgraph import connected_components
+
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     labels = labels.astype(np.int64)

@@ -91,6 +91,7 @@ def prepare(raw: gpd.GeoDataFrame, kind: LayerName, programme: Programme, *, sou
                                   options, problems)
     _duplicate_geometries(geoms, ok, labels, problems)
     _far_from_data(geoms, ok, crs, labels, facts.extent_lonlat, problems)
+    _locate(problems, labels, df.geometry, crs)
     keep = _rows_to_keep(labels, problems, options, source)
     out["source_file"] = [source] * len(df)
     out["import_id"] = [0] * len(df)
@@ -188,6 +189,35 @@ def _given(options: IngestOptions) -> dict[str, Any]:
 
 
 _SLASHED = re.compile(r"^\s*(\d{1,2})[./-](\d{1,2})[./-](\d{4})\b")
+
+
+def _locate(problems: list[Problem], labels: list[str], geoms: gpd.GeoSeries,
+            crs: pyproj.CRS) -> None:
+    """Put where each feature's problem is (in the file's CRS and in lon/lat) in its message.
+
+    Problems that place themselves already (a repair's self-intersection) are left alone.
+    """
+    row_of = {label: i for i, label in enumerate(labels)}
+    wanted = [k for k, pr in enumerate(problems)
+              if pr.feature in row_of and " lon " not in pr.message]
+    if not wanted:
+        return
+    rows = sorted({row_of[problems[k].feature] for k in wanted})
+    where = {}
+    to_ll = pyproj.Transformer.from_crs(crs, pyproj.CRS.from_epsg(4326), always_xy=True)
+    for i in rows:
+        g = geoms.iloc[i]
+        if g is None or shapely.is_empty(g):
+            continue
+        pt = shapely.point_on_surface(g) if shapely.is_valid(g) else shapely.centroid(g)
+        lon, lat = to_ll.transform(pt.x, pt.y)
+        file_xy = "" if crs.is_geographic else f"x {pt.x:.2f}, y {pt.y:.2f} in the file's CRS; "
+        where[i] = f" (at {file_xy}lon {lon:.6f}, lat {lat:.6f})"
+    for k in wanted:
+        pr = problems[k]
+        at = where.get(row_of[pr.feature])
+        if at is not None:
+            problems[k] = Problem(pr.feature, pr.message + at, pr.severity, pr.argument)
 
 
 def _ambiguous_dates(values: dict[str, pd.Series], problems: list[Problem]) -> None:

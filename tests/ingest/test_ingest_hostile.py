@@ -455,5 +455,7 @@ def test_the_cli_skips_invalid_features_into_the_stores_rejected_layer(
     assert "imported 3 hazards" in res.output and "rejected layer" in res.output
     kept = pyogrio.read_dataframe(store, layer="rejected")
     assert len(kept) == 1 and "degenerate" in kept["problems"][0]
+    # where it is, in the file's CRS and in lon/lat
+    assert "in the file's CRS; lon " in kept["problems"][0]
     assert '"hazard_id": "S-1"' in kept["attributes"][0]
     assert "degenerate" in (tmp_path / "r.csv").read_text()
