@@ -746,6 +746,11 @@ class GeoPackageStore:
                 import_id = int(cur.lastrowid or 0)
                 if layer == "hazards" and derived is None:
                     _refuse_taken_ids(con, features["hazard_id"], record.file_name)
+                if derived is not None and _unique_hazard_ids(con):
+                    raise StoreError(f"{self.path.name} was made by an older planner, whose "
+                                     "hazards cannot have versions; run `planner upgrade "
+                                     f"{self.path}` once (nothing is lost), then import the "
+                                     "re-survey again", argument="store")
                 self._write_layer(con, layer, main, import_id, update, pre)
                 if extra is not None:
                     self._write_layer(con, "releases", extra, import_id, update, None)

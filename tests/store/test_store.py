@@ -213,3 +213,71 @@ def test_attributes_and_window_reads(any_store: Callable[..., Store]) -> None:
         hazard_id=["H9"]), record("other-sha", rows=1))
     assert list(store.read("hazards", import_id=second)["hazard_id"]) == ["H9"]
     assert len(store.read("hazards")) == 4
+
+
+def _as_made_by_an_older_planner(path: Path) -> None:
+    """Turn a store into the schema of the previous release: UNIQUE hazard ids, no
+    retraction columns, archive layers, rejected layer or versions view."""
+    import sqlite3
+
+    from planner.layers import COLUMNS
+    from planner.store.gpkg import _layer_table_sql, _register_st_functions
+
+    con = sqlite3.connect(path, isolation_level=None)
+    _register_st_functions(con)
+    con.execute("BEGIN")
+    for table in ("hazards_retracted", "releases_retracted", "hazard_versions", "rejected"):
+        con.execute("DELETE FROM gpkg_geometry_columns WHERE table_name = ?", (table,))
+        con.execute("DELETE FROM gpkg_contents WHERE table_name = ?", (table,))
+    con.execute("DROP VIEW IF EXISTS hazard_versions")
+    for table in ("hazards_retracted", "releases_retracted"):
+        con.execute(f"DROP TABLE {table}")
+    for column in ("retracted_at", "retracted_by", "retraction_reason"):
+        con.execute(f"ALTER TABLE imports DROP COLUMN {column}")
+    names = ", ".join(["fid", "geom", *(c.name for c in COLUMNS["hazards"])])
+    keep = [sql for (sql,) in con.execute(
+        "SELECT sql FROM sqlite_master WHERE tbl_name = 'hazards' AND type IN ('trigger', "
+        "'index') AND sql IS NOT NULL AND name != 'hazards_hazard_id'")]
+    con.execute(_layer_table_sql("hazards", "old").replace("hazard_id TEXT NOT NULL",
+                                                           "hazard_id TEXT NOT NULL UNIQUE"))
+    con.execute(f"INSERT INTO old ({names}) SELECT {names} FROM hazards")
+    con.execute("DROP TABLE hazards")
+    con.execute("ALTER TABLE old RENAME TO hazards")
+    for sql in keep:
+        con.execute(sql)
+    con.execute("COMMIT")
+    con.close()
+
+
+def test_an_older_store_upgrades_in_place_losing_nothing(demo_store: Store,
+                                                         tmp_path: Path) -> None:
+    import shutil
+
+    import geopandas as gpd
+
+    from planner.accounting import ledger_from_store
+    from planner.ingest import ingest_resurvey
+
+    path = tmp_path / "old.gpkg"
+    shutil.copy(demo_store.location, path)  # type: ignore[attr-defined]
+    _as_made_by_an_older_planner(path)
+    old = open_store(path)
+    at = dt.date(2024, 12, 31)
+    before = ledger_from_store(old).status(at)
+    rows_before = (len(old.read("hazards")), len(old.read("releases")), old.version())
+    first = old.read("hazards").iloc[0]
+    survey = tmp_path / "ts.geojson"
+    gpd.GeoDataFrame({"hazard_id": [first["hazard_id"]], "status": ["CHA"]},
+                     geometry=[first.geometry.buffer(-5)], crs=old.programme().crs).to_file(
+        survey, driver="GeoJSON")
+    with pytest.raises(StoreError, match="planner upgrade"):
+        ingest_resurvey(old, survey, surveyed_on=dt.date(2025, 1, 1), method="reduced")
+    done = old.upgrade()
+    assert len(done) == 3 and old.upgrade() == []
+    new = open_store(path)
+    assert (len(new.read("hazards")), len(new.read("releases")), new.version()) == rows_before
+    after = ledger_from_store(new).status(at)
+    assert after.remaining_m2 == before.remaining_m2 and after.cleared_m2 == before.cleared_m2
+    ingest_resurvey(new, survey, surveyed_on=dt.date(2025, 1, 1), method="reduced")
+    assert len(new.read("hazards")) == rows_before[0] + 1
+    assert pyogrio.read_info(path, layer="hazards")["features"] == rows_before[0] + 1
