@@ -37,7 +37,7 @@ from planner.accounting.pieces import (
     release_order,
 )
 from planner.areas import equal_area_crs
-from planner.errors import StoreBusyError
+from planner.errors import StoreBusyError, StoreError
 from planner.layers import LayerName
 from planner.store import Store
 from planner.store.base import (
@@ -314,13 +314,26 @@ def _with_rows(frame: gpd.GeoDataFrame, store: Store, layer: LayerName) -> gpd.G
 
 
 # -- figures from the stored rows --------------------------------------------------------------
+def _positions(rows: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Where each key is in the sorted ``rows``; refuse keys of features that are not there.
+    """
+    at = np.searchsorted(rows, keys)
+    found = at < len(rows)
+    found[found] = rows[at[found]] == keys[found]
+    if not found.all():
+        raise StoreError(f"the stored ledger has {int((~found).sum())} overlap(s) of features "
+                         "no longer in the store; rebuild it with `planner rebuild-ledger`",
+                         argument="store")
+    return at
+
+
 def ledger_of(stored: StoredLedger, eif: Any) -> Ledger:
     """A :class:`Ledger` from stored rows: sums over them answer every figure."""
     h, r, o = stored.hazards, stored.releases, stored.overlaps
     h_rows = h["row"].to_numpy(dtype=np.int64)
     r_rows = r["row"].to_numpy(dtype=np.int64)
-    ph = np.searchsorted(h_rows, o["hazard_row"].to_numpy(dtype=np.int64))
-    pr = np.searchsorted(r_rows, o["release_row"].to_numpy(dtype=np.int64))
+    ph = _positions(h_rows, o["hazard_row"].to_numpy(dtype=np.int64))
+    pr = _positions(r_rows, o["release_row"].to_numpy(dtype=np.int64))
     return Ledger(
         eif=eif, crs=stored.crs,
         hazard_ids=objects(h, "hazard_id"),

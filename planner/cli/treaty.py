@@ -39,7 +39,7 @@ from planner.treaty.deadlines import (
 )
 from planner.treaty.extension import both, draft_extension_request, m2
 from planner.treaty.forecast import CapacityLine, Forecast, Scenario, forecast
-from planner.treaty.records import record_request
+from planner.treaty.records import RequestArguments, record_request
 
 
 @app.command()
@@ -264,8 +264,9 @@ def extension_request(store: StoreOpt,
                                         group=group, years=years, verify=verify,
                                         ledger=_ledger(st, True, as_known_on=as_known_on))
         written = write_document(draft.document, out_file)
-        document_id = record_request(st, draft, scenario=scenario, as_of=when, group=group,
-                                     years=years, file_name=out_file.name)
+        asked = RequestArguments(scenario, when, group, years, verify,
+                                 _date(as_known_on, "--as-known-on"))
+        document_id = record_request(st, draft, asked, out_file.name)
     fig = draft.figures
     out.print(f"(d) at entry into force {both(fig.area_at_eif_m2)}; discovered after "
               f"{both(fig.discovered_after_eif_m2)}", markup=False)

@@ -393,6 +393,24 @@ class _Precomputed:
     change: LedgerChange
 
 
+def _stamp(record: ImportRecord) -> str:
+    """When an import lands: now, inside its transaction (a copy keeps the original time)."""
+    when = record.imported_at if record.import_id is not None else dt.datetime.now(dt.UTC)
+    return when.isoformat(timespec="microseconds")
+
+
+def _retractions(con: sqlite3.Connection) -> int:
+    """How many imports have been retracted (their features left the live layers)."""
+    last = int(con.execute("SELECT coalesce(max(fid), 0) FROM imports").fetchone()[0])
+    return _version(con)[1] - last
+
+
+def _retracted_since(con: sqlite3.Connection, pre: _Precomputed) -> bool:
+    """Whether an import was retracted since ``pre``'s snapshot: features left, which
+    ``landed_near`` cannot see, so the update is computed again inside the lock."""
+    return _retractions(con) != pre.tops["retractions"]
+
+
 def _unique_hazard_ids(con: sqlite3.Connection) -> bool:
     """Whether ``hazards.hazard_id`` is still UNIQUE (a store made before versions)."""
     for _, name, unique, *_ in con.execute("PRAGMA index_list(hazards)"):
@@ -741,8 +759,7 @@ class GeoPackageStore:
                     f"(?, {', '.join('?' * len(_IMPORT_COLUMNS))})",
                     (record.import_id, record.layer, record.file_name, record.sha256,
                      record.crs_read, record.crs_given, record.rows,
-                     json.dumps(record.warnings),
-                     record.imported_at.isoformat(timespec="microseconds")))
+                     json.dumps(record.warnings), _stamp(record)))
                 import_id = int(cur.lastrowid or 0)
                 if layer == "hazards" and derived is None:
                     _refuse_taken_ids(con, features["hazard_id"], record.file_name)
@@ -823,13 +840,18 @@ class GeoPackageStore:
         row = con.execute("SELECT layer, file_name, retracted_at FROM imports WHERE fid = ?",
                           (import_id,)).fetchone()
         layer, name = check_retractable(import_id, row, same_layer)
-        removed = gpkg_history.move_out(con, layer, import_id, self._crs, _wkb_from_blob)
         at = gpkg_history.mark(con, import_id, by, reason)
-        self._update_ledger(con, layer, np.empty(0, np.int64), import_id, update,
-                            removed=(layer, removed))
+        moved = 0
+        # both layers: a re-survey's import holds hazard versions and the releases they made
+        for each in (layer, "releases" if layer == "hazards" else "hazards"):
+            removed = gpkg_history.move_out(con, each, import_id, self._crs, _wkb_from_blob)
+            moved += len(removed) if each == layer else 0
+            if len(removed):
+                self._update_ledger(con, each, np.empty(0, np.int64), import_id, update,
+                                    removed=(each, removed))
         gpkg_ledger.new_generation(con)   # cached ledgers must be read again, not patched
         return {"import_id": import_id, "layer": layer, "file_name": name,
-                "features": len(removed), "retracted_at": at, "retracted_by": by,
+                "features": moved, "retracted_at": at, "retracted_by": by,
                 "retraction_reason": reason}
 
     @staticmethod
@@ -911,6 +933,7 @@ class GeoPackageStore:
                 first = self._next_fid(con, layer)
                 tops = {t: int(con.execute(f"SELECT coalesce(max(fid), 0) FROM {t}").fetchone()[0])
                         for t in COLUMNS}
+                tops["retractions"] = _retractions(con)
                 pending = gpd.GeoDataFrame(features.drop(columns="geometry"), geometry=geoms,
                                            crs=self._crs)
                 pending["import_id"] = -1
@@ -948,15 +971,16 @@ class GeoPackageStore:
             return
         first = int(fids[0]) if len(fids) else 0
         if removed is None and pre is not None and pre.crs is not None and crs is not None and \
-                pre.crs.equals(crs) and not gpkg_ledger.landed_near(
-                    con, pre.tops, (layer, first, first + len(fids)), pre.change.boxes):
+                pre.crs.equals(crs) and not _retracted_since(con, pre) and \
+                not gpkg_ledger.landed_near(con, {t: pre.tops[t] for t in COLUMNS},
+                                            (layer, first, first + len(fids)), pre.change.boxes):
             change = pre.change.shifted(layer, pre.first, first - pre.first)
         else:
             near = gpkg_ledger.Neighbourhood(con, self._crs, crs, _wkb_from_blob)
             change = update(near, layer, fids, removed)
         gpkg_ledger.replace_rows(con, change.rows, import_id, change.gone)
-        if crs is None:
-            gpkg_ledger.set_state(con, change.crs)
+        if crs is None and (len(change.rows.hazard_row) or len(change.rows.release_row)):
+            gpkg_ledger.set_state(con, change.crs)   # the first features measured fix the CRS
 
     # -- documents drawn from the store ---------------------------------------------------
     _DOCUMENTS_DDL = ("CREATE TABLE IF NOT EXISTS documents (fid INTEGER PRIMARY KEY "

@@ -263,7 +263,10 @@ class PostGISStore:
                      "sha256": record.sha256, "crs_read": record.crs_read,
                      "crs_given": record.crs_given, "rows": record.rows,
                      "warnings": json.dumps(record.warnings),
-                     "imported_at": record.imported_at.isoformat(timespec="microseconds")}
+                     # now, inside the transaction (a copy keeps the original time)
+                     "imported_at": (record.imported_at if record.import_id is not None
+                                     else dt.datetime.now(dt.UTC)).isoformat(
+                                         timespec="microseconds")}
                 ).scalar_one())
                 if record.import_id is not None:   # keep the identity ahead of copied ids
                     con.execute(sa.text(
@@ -330,8 +333,8 @@ class PostGISStore:
         near = postgis_ledger.Neighbourhood(con, self._crs, self._srid, crs, _plain)
         change = update(near, layer, fids, removed)
         postgis_ledger.replace_rows(con, change.rows, import_id)
-        if crs is None:
-            postgis_ledger.set_state(con, change.crs)
+        if crs is None and (len(change.rows.hazard_row) or len(change.rows.release_row)):
+            postgis_ledger.set_state(con, change.crs)   # the first features measured fix the CRS
 
     def _copy_layer(self, con: Connection, layer: LayerName, features: gpd.GeoDataFrame,
                     import_id: int) -> None:
@@ -362,15 +365,21 @@ class PostGISStore:
         row = con.execute(sa.text("SELECT layer, file_name, retracted_at FROM imports WHERE "
                                   "import_id = :i FOR UPDATE"), {"i": what.import_id}).first()
         layer, name = check_retractable(what.import_id, row, same_layer)
-        removed = self._move_out(con, layer, what.import_id)
         at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
         con.execute(sa.text("UPDATE imports SET retracted_at = :a, retracted_by = :b, "
                             "retraction_reason = :r WHERE import_id = :i"),
                     {"a": at, "b": what.by, "r": what.reason, "i": what.import_id})
-        self._update_ledger(con, layer, what.import_id, update, removed=(layer, removed))
+        moved = 0
+        # both layers: a re-survey's import holds hazard versions and the releases they made
+        other: LayerName = "releases" if layer == "hazards" else "hazards"
+        for each in (layer, other):
+            removed = self._move_out(con, each, what.import_id)
+            moved += len(removed) if each == layer else 0
+            if len(removed):
+                self._update_ledger(con, each, what.import_id, update, removed=(each, removed))
         postgis_ledger.new_generation(con)
         return {"import_id": what.import_id, "layer": layer, "file_name": name,
-                "features": len(removed), "retracted_at": at, "retracted_by": what.by,
+                "features": moved, "retracted_at": at, "retracted_by": what.by,
                 "retraction_reason": what.reason}
 
     def _move_out(self, con: Connection, layer: LayerName, import_id: int

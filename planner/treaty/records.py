@@ -44,14 +44,27 @@ def _digest(figures: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(figures, sort_keys=True).encode()).hexdigest()
 
 
-def record_request(store: Store, draft: ExtensionDraft, *, scenario: Scenario,
-                   as_of: dt.date | None, group: str | None, years: int | None,
+@dataclass(frozen=True)
+class RequestArguments:
+    """What an extension request was asked with: enough to draw it again."""
+
+    scenario: Scenario
+    as_of: dt.date | None = None
+    group: str | None = None
+    years: int | None = None
+    verify: bool = True
+    as_known_on: dt.date | None = None
+
+
+def record_request(store: Store, draft: ExtensionDraft, asked: RequestArguments,
                    file_name: str | None) -> int:
     """Keep in the store what a drafted request was drawn from; returns its document id."""
     figures = figures_of(draft.figures)
-    arguments = {"scenario": dataclasses.asdict(scenario),
-                 "as_of": None if as_of is None else as_of.isoformat(),
-                 "group": group, "years": years}
+    arguments = {"scenario": dataclasses.asdict(asked.scenario),
+                 "as_of": None if asked.as_of is None else asked.as_of.isoformat(),
+                 "group": asked.group, "years": asked.years, "verify": asked.verify,
+                 "as_known_on": (None if asked.as_known_on is None
+                                 else asked.as_known_on.isoformat())}
     return store.record_document({
         "kind": "extension-request",
         "drawn_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
@@ -82,13 +95,17 @@ def reproduce_request(store: Store, document_id: int) -> Reproduction:
     entry = row.iloc[0].to_dict()
     args = json.loads(entry["arguments"])
     drawn_at = dt.datetime.fromisoformat(entry["drawn_at"])
+    # the records it was drawn from: as known on the date it was asked for, else as they
+    # stood at the instant it was drawn
+    known: dt.date | dt.datetime = (dt.date.fromisoformat(args["as_known_on"])
+                                    if args.get("as_known_on") else drawn_at)
     spec = dict(args["scenario"])
     spec["capacity"] = tuple(CapacityLine(**c) for c in spec.get("capacity", ()))
     draft = draft_extension_request(
         store, scenario=Scenario(**spec),
         as_of=None if args["as_of"] is None else dt.date.fromisoformat(args["as_of"]),
-        group=args["group"], years=args["years"], verify=True,
-        ledger=ledger_as_known_on(store, drawn_at))
+        group=args["group"], years=args["years"], verify=args.get("verify", True),
+        ledger=ledger_as_known_on(store, known))
     filed = json.loads(entry["figures"])
     now = figures_of(draft.figures)
     changed = [k for k in filed if filed[k] != now.get(k)]

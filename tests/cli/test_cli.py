@@ -338,6 +338,14 @@ def test_a_filed_request_is_drawn_again_with_its_figures_after_a_correction(
     assert body((tmp_path / "again.md").read_text()) == body(filed)
     code, text = run("documents", "list", "--store", store, "--json")
     assert [d["document_id"] for d in json.loads(text)] == [1, 2]
+    # a request drawn as known on a date, without the check, comes back the same
+    code, text = run("extension-request", "--store", store, "--as-of", "2024-12-31", "--out",
+                     str(tmp_path / "old.md"), "--draws", "300", "--as-known-on",
+                     "2000-01-01", "--no-verify")
+    assert "recorded in the store as document 3" in text
+    code, text = run("documents", "reproduce", "3", "--store", store, "--out",
+                     str(tmp_path / "old_again.md"))
+    assert code == 0 and "the figures are those filed" in text, text
     code, text = run("documents", "reproduce", "9", "--store", store, "--out",
                      str(tmp_path / "x.md"))
     assert code == 1 and "no document 9" in text

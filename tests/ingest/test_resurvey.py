@@ -162,3 +162,25 @@ def test_skip_invalid_keeps_exactly_the_slivers_in_the_rejected_layer(
     a, b = ledger_with(store).status(at), ledger_with(other).status(at)
     assert a.hazard_count == b.hazard_count == 2003
     assert abs(a.remaining_m2 - b.remaining_m2) <= 1e-3
+
+
+def test_retracting_a_resurvey_takes_back_what_it_released(
+        any_store: Callable[..., Store], tmp_path: Path) -> None:
+    from planner.ingest import retract_import
+
+    store = any_store()
+    ingest(store, "hazards", _file(tmp_path, "sha.geojson", "SHA", box(X, Y, X + 1000, Y + 1000)))
+    r = ingest_resurvey(store, _file(tmp_path, "ts.geojson", "CHA",
+                                     box(X, Y, X + 400, Y + 1000)),
+                        surveyed_on=D(2016, 6, 1), method="reduced")
+    retract_import(store, r.import_id, reason="wrong survey", by="ana")
+    s = ledger_with(store).status(D(2024, 12, 31))
+    assert s.reduced_m2 == 0 and s.remaining_m2 == pytest.approx(1_000_000, abs=1.0)
+    assert list(store.read("releases", retracted=True)["release_id"]) == [
+        "H1 re-survey 2016-06-01"]
+    assert_same_rows(store)
+    # the corrected survey of the same day lands
+    ingest_resurvey(store, _file(tmp_path, "ts2.geojson", "CHA", box(X, Y, X + 500, Y + 1000)),
+                    surveyed_on=D(2016, 6, 1), method="reduced")
+    assert ledger_with(store).status(D(2024, 12, 31)).remaining_m2 == pytest.approx(
+        500_000, abs=1.0)
