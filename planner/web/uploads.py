@@ -242,12 +242,16 @@ class _Worker:
         self.process.start()
         child.close()
         self.ready = False
+        self._kill_lock = threading.Lock()
 
     def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(timeout=5)
-        self.conn.close()
+        """Kill the process and close the pipe; safe to call from two threads at once (a
+        request giving up on its worker while the server's shutdown kills them all)."""
+        with self._kill_lock:
+            if self.process.is_alive():
+                self.process.kill()
+            self.process.join(timeout=5)
+            self.conn.close()
 
 
 class UploadWorkers:
@@ -360,10 +364,11 @@ class UploadWorkers:
             try:
                 if worker.conn.poll(min(_POLL_SECONDS, left)):
                     return True
-            except (EOFError, OSError):
+                died = not worker.process.is_alive() and not worker.conn.poll(0)
+            except (EOFError, OSError):   # the pipe was closed: the pool is being closed
                 self._stop_if_asked(cancelled)
                 raise
-            if not worker.process.is_alive() and not worker.conn.poll(0):
+            if died:
                 self._stop_if_asked(cancelled)
                 raise RuntimeError(f"the upload worker stopped (exit code "
                                    f"{worker.process.exitcode})")
