@@ -22,6 +22,17 @@ from planner.store.gpkg import (
 )
 
 
+def is_postgis_url(location: str | Path) -> bool:
+    """Whether a store location names a PostGIS database.
+
+    Examples
+    --------
+    >>> is_postgis_url("postgresql://planner@db/prog"), is_postgis_url("prog.gpkg")
+    (True, False)
+    """
+    return str(location).startswith(("postgresql://", "postgresql+psycopg://", "postgres://"))
+
+
 def create_store(location: str | Path, programme: Programme) -> Store:
     """Create a new, empty store for a programme.
 
@@ -38,9 +49,9 @@ def create_store(location: str | Path, programme: Programme) -> Store:
     StoreError
         If the file exists already.
     """
-    from planner.store.postgis import create_postgis_store, is_postgis_url
-
     if is_postgis_url(location):
+        from planner.store.postgis import create_postgis_store
+
         return create_postgis_store(str(location), programme)
     path = Path(location)
     if path.exists():
@@ -80,8 +91,9 @@ def create_store(location: str | Path, programme: Programme) -> Store:
 
 def open_store(location: str | Path) -> Store:
     """Open an existing store: a ``.gpkg`` path or a ``postgresql://`` URL (PostGIS)."""
-    from planner.store.postgis import PostGISStore, is_postgis_url
-
     if is_postgis_url(location):
+        # SQLAlchemy and psycopg only when asked for: they cost every command 0.2 s
+        from planner.store.postgis import PostGISStore
+
         return PostGISStore(str(location))
     return GeoPackageStore(location)

@@ -63,10 +63,6 @@ _IMPORT_COLUMNS = ("layer", "file_name", "sha256", "crs_read", "crs_given", "row
                    "warnings", "imported_at")
 
 
-def is_postgis_url(location: str | Path) -> bool:
-    """Whether a store location names a PostGIS database."""
-    return str(location).startswith(("postgresql://", "postgresql+psycopg://", "postgres://"))
-
 
 def _engine(url: str) -> Engine:
     if url.startswith("postgres://"):
