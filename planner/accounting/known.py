@@ -55,8 +55,7 @@ def imports_known_on(imports: pd.DataFrame, when: dt.date | dt.datetime) -> set[
 
 def _layer_known(store: Store, layer: LayerName, ids: set[int]) -> gpd.GeoDataFrame:
     """A layer's features of the imports ``ids``, live and archived, in store order."""
-    live = store.read(layer)
-    live["row"] = store.attributes(layer, [])["row"].to_numpy(dtype=np.int64)
+    live = store.read(layer, with_row=True)
     archived = store.read(layer, retracted=True)
     both = pd.concat([live, archived], ignore_index=True) if len(archived) else live
     both = both[both["import_id"].astype("Int64").isin(list(ids))]

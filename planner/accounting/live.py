@@ -285,12 +285,12 @@ def rebuild_ledger(store: Store, *, processes: int | None = None, client: Any | 
         version = store.version()
         _, crs = store.ledger_state()
         tell("reading hazards and releases", 0.0)
-        hazards = store.read("hazards")
+        hazards = store.read("hazards", with_row=True)
         if crs is None:
             crs = ledger_crs_for(hazards, store.read("releases") if not len(hazards)
                                  else hazards.iloc[:0])
-        hazards = _with_rows(hazards.to_crs(crs), store, "hazards")
-        releases = _with_rows(store.read("releases", crs=crs), store, "releases")
+        hazards = hazards.to_crs(crs)
+        releases = store.read("releases", crs=crs, with_row=True)
         rows = build_rows(hazards, releases, processes=processes, client=client,
                           progress=tell)
         tell("writing the ledger", 0.97)
@@ -300,17 +300,6 @@ def rebuild_ledger(store: Store, *, processes: int | None = None, client: Any | 
         log.info("imports landed while the ledger was built; building it again")
     raise StoreBusyError("imports kept landing while the ledger was built; run "
                          "`planner rebuild-ledger` again when they are done", argument="store")
-
-
-def _with_rows(frame: gpd.GeoDataFrame, store: Store, layer: LayerName) -> gpd.GeoDataFrame:
-    """The frame with each feature's store key (``row``): reads are in ``row`` order."""
-    keys = store.attributes(layer, [])["row"].to_numpy(dtype=np.int64)
-    if len(keys) != len(frame):
-        raise StoreBusyError("an import landed while the layers were read; try again",
-                             argument="store")
-    frame = frame.copy()
-    frame["row"] = keys
-    return frame
 
 
 # -- figures from the stored rows --------------------------------------------------------------

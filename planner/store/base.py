@@ -171,13 +171,15 @@ class Store(Protocol):
         ...
 
     def read(self, layer: LayerName, crs: pyproj.CRS | None = None,
-             import_id: int | None = None, retracted: bool = False) -> gpd.GeoDataFrame:
+             import_id: int | None = None, retracted: bool = False,
+             with_row: bool = False) -> gpd.GeoDataFrame:
         """All features of ``hazards`` or ``releases``, in the store CRS or in ``crs``.
 
         With ``crs`` the geometries are reprojected as they are read, so a large layer is
         never held twice. With ``import_id``, only the features of that import. With
-        ``retracted``, the features of retracted imports instead, each with ``row``, the key
-        it had when live.
+        ``with_row``, each feature's store key in the column ``row`` (read in the same
+        query). With ``retracted``, the features of retracted imports instead, each with
+        ``row``, the key it had when live.
         """
         ...
 

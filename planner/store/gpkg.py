@@ -642,7 +642,8 @@ class GeoPackageStore:
 
     # -- reading -------------------------------------------------------------------------
     def read(self, layer: LayerName, crs: pyproj.CRS | None = None,
-             import_id: int | None = None, retracted: bool = False) -> gpd.GeoDataFrame:
+             import_id: int | None = None, retracted: bool = False,
+             with_row: bool = False) -> gpd.GeoDataFrame:
         columns = COLUMNS[layer]
         names = [c.name for c in columns]
         source = self._crs
@@ -655,10 +656,11 @@ class GeoPackageStore:
                 cur = con.execute(f"SELECT geom, {', '.join(names)}, fid_was FROM "
                                   f"{gpkg_history.archive(layer)}{where} ORDER BY fid_was", args)
             else:
-                cur = con.execute(f"SELECT geom, {', '.join(names)} FROM {layer}{where} ORDER "
-                                  "BY fid", args)
+                key = ", fid" if with_row else ""
+                cur = con.execute(f"SELECT geom, {', '.join(names)}{key} FROM {layer}{where} "
+                                  "ORDER BY fid", args)
             return frame_from_rows(layer, iter(lambda: cur.fetchmany(_READ_CHUNK), []),
-                                   _wkb_from_blob, source, crs, with_row=retracted)
+                                   _wkb_from_blob, source, crs, with_row=retracted or with_row)
 
     def attributes(self, layer: LayerName, columns: Sequence[str]) -> pd.DataFrame:
         cols = _columns_of(layer, columns)

@@ -156,12 +156,14 @@ class PostGISStore:
 
     # -- reading -------------------------------------------------------------------------
     def read(self, layer: LayerName, crs: pyproj.CRS | None = None,
-             import_id: int | None = None, retracted: bool = False) -> gpd.GeoDataFrame:
+             import_id: int | None = None, retracted: bool = False,
+             with_row: bool = False) -> gpd.GeoDataFrame:
         columns = COLUMNS[layer]
         names = [c.name for c in columns]
         source = self._crs
         where = "" if import_id is None else " WHERE import_id = :i"
-        table, key = (f"{layer}_retracted", ", fid_was") if retracted else (layer, "")
+        table, key = ((f"{layer}_retracted", ", fid_was") if retracted
+                      else (layer, ", fid" if with_row else ""))
         with self.engine.connect() as con:
             if retracted and not self._has_archive(con):
                 return frame_from_rows(layer, [], bytes, source, crs, with_row=True)
@@ -169,7 +171,8 @@ class PostGISStore:
                 f"SELECT ST_AsBinary(geom), {', '.join(names)}{key} FROM {table}{where} ORDER "
                 f"BY {'fid_was' if retracted else 'fid'}"), {"i": import_id})
             return frame_from_rows(layer, iter(lambda: result.fetchmany(_READ_CHUNK), []),
-                                   bytes, source, crs, plain=_plain, with_row=retracted)
+                                   bytes, source, crs, plain=_plain,
+                                   with_row=retracted or with_row)
 
     @staticmethod
     def _has_archive(con: Connection) -> bool:
